@@ -1,0 +1,30 @@
+# Two commands: `make smoke` (set up, then run the whole study on the toy config)
+# and `make test` (set up, then run the tests). Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 4
+
+.PHONY: setup smoke test dag clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+smoke: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --configfile config/smoke.yaml --cores $(CORES) results/table.tsv paper
+
+test: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+
+dag: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/table.tsv --configfile config/smoke.yaml --dag | dot -Tsvg > dag.svg
+
+clean:
+	rm -rf results logs benchmarks .snakemake dag.svg

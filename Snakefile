@@ -1,0 +1,52 @@
+# Lion vs AdamW for cross-encoder rerankers: the study as one dependency graph.
+#
+# results/data/{train,heldout}.parquet                            training pairs
+# results/testsets/{testset}/{topics.tsv,qrels.txt,candidates.parquet}
+# results/runs/bm25/{testset}.trec                                BM25 candidates (Pyserini)
+# results/models/{model}/{optim}/seed{seed}/epoch{epoch}/         one checkpoint per epoch
+# results/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.trec
+# results/eval/.../{testset}.json                                 aggregate and per-query measures
+# results/table.tsv                                               the brief's table
+# paper/build/main.pdf                                            the IEEE paper (rules/paper.smk)
+#
+# Run:   snakemake --cores 4 results/table.tsv                    (config.yaml: the real study)
+#        snakemake --configfile config/smoke.yaml --cores 4 results/table.tsv
+#        snakemake --configfile config/smoke.yaml --cores 4 results/table.tsv paper
+# Draw:  snakemake results/table.tsv --dag | dot -Tsvg > dag.svg
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# config.yaml is the real study; `--configfile other.yaml` replaces it instead of
+# being merged into it (Snakemake would otherwise merge the two key by key).
+if not config:
+
+    configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/retrieval.smk"
+include: "rules/train.smk"
+include: "rules/rerank.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+include: "rules/paper.smk"
+
+
+rule all:
+    input:
+        "results/table.tsv",
+        "paper/build/main.pdf",
+
+
+rule table:
+    input:
+        "results/table.tsv",
+
+
+rule paper:
+    input:
+        "paper/build/main.pdf",

@@ -1,0 +1,943 @@
+"""The paper's numbers, tables and result sentences, generated from data.
+
+Every number that reaches the LaTeX sources goes through `format_number`, and every table
+or sentence that states a result is written here from a results TSV or from the config.
+The hand-written .tex files only `\\input` what these functions produce, so the paper
+cannot disagree with the data it was built from.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import shutil
+import statistics
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ID_COLUMNS = ("Base Model", "Optimizer", "Epoch")
+MEASURES = ("NDCG@10", "MAP", "MRR@10", "Recall@10", "R-Prec", "P@10")
+HEADER = ID_COLUMNS + MEASURES
+BASELINE_MODEL = "BM25"
+PRIMARY_MEASURE = "NDCG@10"
+
+# How each measure is printed in tables and sentences.
+MEASURE_LABELS = {
+    "NDCG@10": "nDCG@10",
+    "MAP": "MAP",
+    "MRR@10": "MRR@10",
+    "Recall@10": "R@10",
+    "R-Prec": "R-Prec",
+    "P@10": "P@10",
+}
+# Measures grouped by the test set they come from (the TSV interleaves them).
+RANKING_MEASURES = ("NDCG@10", "MAP", "Recall@10", "R-Prec", "P@10")
+MRR_MEASURES = ("MRR@10",)
+
+SCHEDULER_LABELS = {"none": "constant", "cosine": "cosine annealing", "linear": "linear decay"}
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One line of a results TSV: a trained reranker at one epoch, or the BM25 baseline."""
+
+    model: str
+    optimizer: str
+    epoch: int | None
+    values: Mapping[str, float | None]
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.model == BASELINE_MODEL
+
+
+def read_results(path: str | Path) -> list[ResultRow]:
+    """Parse a results TSV in the brief's layout, failing loudly on anything unexpected.
+
+    Empty cells are allowed only in the BM25 row (a measure may not apply to it); a
+    reranker row with a missing value would silently drop out of every comparison.
+    """
+    path = Path(path)
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        header = next(reader, None)
+        if header is None or tuple(header) != HEADER:
+            raise ValueError(f"{path}:1: header must be {'<TAB>'.join(HEADER)!r}, got {header!r}")
+        rows, seen = [], set()
+        for line, fields in enumerate(reader, start=2):
+            if not fields or all(not f.strip() for f in fields):
+                continue
+            row = _parse_row(fields, path, line)
+            key = (row.model, row.optimizer, row.epoch)
+            if key in seen:
+                raise ValueError(f"{path}:{line}: duplicate row for {key}")
+            seen.add(key)
+            rows.append(row)
+    if not any(not r.is_baseline for r in rows):
+        raise ValueError(f"{path}: no reranker rows")
+    return rows
+
+
+def _parse_row(fields: list[str], path: Path, line: int) -> ResultRow:
+    if len(fields) != len(HEADER):
+        raise ValueError(f"{path}:{line}: expected {len(HEADER)} fields, got {len(fields)}")
+    model, optimizer, epoch_text = (f.strip() for f in fields[:3])
+    baseline = model == BASELINE_MODEL
+    values: dict[str, float | None] = {}
+    for measure, text in zip(MEASURES, fields[3:]):
+        text = text.strip()
+        if not text and baseline:
+            values[measure] = None
+            continue
+        try:
+            values[measure] = float(text)
+        except ValueError:
+            raise ValueError(f"{path}:{line}: {measure} is not a number: {text!r}") from None
+    if baseline:
+        return ResultRow(model, optimizer, None, values)
+    try:
+        epoch = int(epoch_text)
+    except ValueError:
+        raise ValueError(f"{path}:{line}: Epoch is not an integer: {epoch_text!r}") from None
+    return ResultRow(model, optimizer, epoch, values)
+
+
+def rerankers(rows: Iterable[ResultRow]) -> list[ResultRow]:
+    """The trained systems, without the BM25 baseline."""
+    return [r for r in rows if not r.is_baseline]
+
+
+def baseline(rows: Iterable[ResultRow]) -> ResultRow | None:
+    return next((r for r in rows if r.is_baseline), None)
+
+
+def unique_in_order(items: Iterable[str]) -> list[str]:
+    """Distinct items in first-seen order (the table's order is the reader's order)."""
+    return list(dict.fromkeys(items))
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def format_number(value: float | int | None, *, style: str = "fixed", digits: int = 4,
+                  signed: bool = False) -> str:
+    """The one way a number becomes LaTeX text, so the paper is consistent everywhere.
+
+    style "fixed": `digits` decimals (result values, differences); "int": grouped
+    thousands; "sci": a power of ten in math mode (learning rates); "auto": the shortest
+    faithful form for config values (0.999, 0.1, 64, 2e-05); "word": small counts spelled
+    out as prose wants them ("three"), larger ones as "int". Missing values print as an
+    en dash. With `signed`, positive values get a "+" so that differences read as such;
+    a value that rounds to zero carries no sign.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "--"
+    if style == "auto":
+        if isinstance(value, bool):
+            raise TypeError("format_number: booleans are not numbers")
+        if float(value).is_integer() and abs(value) >= 1:
+            style = "int"
+        elif value != 0 and abs(value) < 1e-3:
+            style = "sci"
+        else:
+            return _with_sign(f"{abs(value):g}", value, signed)
+    if style == "fixed":
+        rounded = round(float(value), digits)
+        return _with_sign(f"{abs(rounded):.{digits}f}", rounded, signed)
+    if style == "int":
+        if not float(value).is_integer():
+            raise ValueError(f"format_number: {value!r} is not an integer")
+        return _with_sign(f"{abs(int(value)):,}".replace(",", "{,}"), value, signed)
+    if style == "sci":
+        return _scientific(float(value))
+    if style == "word":
+        if float(value).is_integer() and 0 <= value < len(_COUNT_WORDS):
+            return _COUNT_WORDS[int(value)]
+        return format_number(value, style="int")
+    raise ValueError(f"format_number: unknown style {style!r}")
+
+
+_COUNT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                "ten")
+
+
+def _with_sign(text: str, value: float, signed: bool) -> str:
+    if value < 0 and float(text.replace("{,}", "")) != 0:
+        return "$-$" + text
+    if signed and value > 0 and float(text.replace("{,}", "")) != 0:
+        return "+" + text
+    return text
+
+
+def _scientific(value: float) -> str:
+    if value == 0:
+        return "0"
+    exponent = math.floor(math.log10(abs(value)))
+    mantissa = round(value / 10**exponent, 3)
+    if abs(mantissa) >= 10:  # rounding carried into the next power
+        mantissa, exponent = mantissa / 10, exponent + 1
+    power = f"10^{{{exponent}}}"
+    if mantissa == 1:
+        return f"\\ensuremath{{{power}}}"
+    return f"\\ensuremath{{{mantissa:g}\\times {power}}}"
+
+
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+    "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Config strings (names, affiliations, hub ids) reach LaTeX verbatim only through here."""
+    return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in str(text))
+
+
+# --------------------------------------------------------------------------- macros
+
+_NUMBER_WORDS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight",
+                 "Nine", "Ten", "Eleven", "Twelve", "Thirteen", "Fourteen", "Fifteen",
+                 "Sixteen", "Seventeen", "Eighteen", "Nineteen", "Twenty")
+_MACRO_NAME = re.compile(r"^[A-Za-z]+$")
+
+
+def macro_name(*parts: object) -> str:
+    """A LaTeX macro name from readable parts: letters only, CamelCase.
+
+    TeX control words cannot contain digits or punctuation, so "NDCG@10" becomes
+    "NDCGAtTen" and epoch 2 becomes "Two".
+    """
+    words: list[str] = []
+    for part in parts:
+        text = str(part).replace("@", " at ")
+        for token in re.findall(r"[A-Za-z]+|\d+", text):
+            if token.isdigit():
+                number = int(token)
+                words.append(_NUMBER_WORDS[number] if number < len(_NUMBER_WORDS)
+                             else "".join(_NUMBER_WORDS[int(d)] for d in token))
+            else:
+                words.append(token[0].upper() + token[1:])
+    name = "".join(words)
+    if not _MACRO_NAME.match(name):
+        raise ValueError(f"macro_name: no letters in {parts!r}")
+    return name
+
+
+def render_macros(macros: Mapping[str, str], switches: Mapping[str, bool] = {}) -> str:
+    """LaTeX text defining each macro once; switches set \\newif flags declared in main.tex."""
+    lines = ["% Generated by crossopt.paper from data and config; do not edit."]
+    for name, value in switches.items():
+        _check_macro_name(name)
+        lines.append(f"\\{name}{'true' if value else 'false'}")
+    for name, value in macros.items():
+        _check_macro_name(name)
+        lines.append(f"\\newcommand{{\\{name}}}{{{value}}}")
+    return "\n".join(lines) + "\n"
+
+
+def _check_macro_name(name: str) -> None:
+    if not _MACRO_NAME.match(name):
+        raise ValueError(f"LaTeX macro name must be letters only: {name!r}")
+
+
+# --------------------------------------------------------------------------- config facts
+
+
+def _require(mapping: Mapping, key: str, where: str):
+    try:
+        return mapping[key]
+    except KeyError:
+        raise KeyError(f"config {where}: missing key {key!r}") from None
+
+
+# The config sections the paper reads; rules pass only these, so unrelated config
+# changes do not rebuild the paper.
+PAPER_CONFIG_KEYS = ("models", "optimizers", "study", "data", "training", "testsets", "table",
+                     "paper")
+
+
+def paper_config(config: Mapping) -> dict:
+    """The part of the validated config that the paper depends on."""
+    return {key: config[key] for key in PAPER_CONFIG_KEYS if key in config}
+
+
+def measure_testsets(config: Mapping) -> tuple[str, str]:
+    """Keys of the test sets behind the ranking measures and behind MRR@10 (table.columns)."""
+    columns = _require(_require(config, "table", "config"), "columns", "table")
+    ranking = _require(_require(columns, PRIMARY_MEASURE, "table.columns"), "testset",
+                       f"table.columns.{PRIMARY_MEASURE}")
+    mrr = _require(_require(columns, "MRR@10", "table.columns"), "testset",
+                   "table.columns.MRR@10")
+    return ranking, mrr
+
+
+def protocol_facts(config: Mapping) -> dict[str, object]:
+    """How the table's numbers were obtained: relevance level, test sets, candidate depth.
+
+    In reported mode the relevance level is a fact about the researcher's trec_eval run
+    (kept in the paper config); in computed mode it is whatever the workflow used.
+    """
+    paper, testsets = _require(config, "paper", "config"), _require(config, "testsets", "config")
+    ranking_key, mrr_key = measure_testsets(config)
+    ranking = _require(testsets, ranking_key, "testsets")
+    mrr = _require(testsets, mrr_key, "testsets")
+    where = f"testsets.{ranking_key}"
+    level = (_require(paper, "reported_relevance_level", "paper")
+             if _require(paper, "results", "paper") == "reported"
+             else _require(ranking, "relevance_level", where))
+    return {
+        "relevance_level": int(level),
+        "ranking_name": _require(ranking, "name", where),
+        "mrr_name": _require(mrr, "name", f"testsets.{mrr_key}"),
+        "depth": _require(_require(ranking, "retrieval", where), "depth", f"{where}.retrieval"),
+    }
+
+
+def config_macros(config: Mapping, runs: Mapping) -> dict[str, str]:
+    """Macros for every configured setting the prose mentions (so none is retyped).
+
+    `runs` maps model and optimizer keys to the settings of that training run (overrides
+    applied), as crossopt.config.run_settings returns them.
+    """
+    facts = protocol_facts(config)
+    study, training = _require(config, "study", "config"), _require(config, "training", "config")
+    data, paper = _require(config, "data", "config"), _require(config, "paper", "config")
+    models = _require(config, "models", "config")
+    optimizers = _require(config, "optimizers", "config")
+    seeds = list(_require(study, "seeds", "study"))
+    macros = {
+        "NumEpochs": format_number(_require(study, "epochs", "study"), style="int"),
+        "NumSeeds": format_number(len(seeds), style="int"),
+        "SeedList": ", ".join(format_number(s, style="int") for s in seeds),
+        "SeedPhrase": ("a single seed" if len(seeds) == 1
+                       else f"{format_number(len(seeds), style='int')} seeds"),
+        "BatchSize": format_number(_require(training, "batch_size", "training"), style="int"),
+        "NumPairs": format_number(_require(data, "pairs", "data"), style="int"),
+        "NumHeldout": format_number(_require(data, "heldout", "data"), style="int"),
+        "WarmupRatio": format_number(_require(training, "warmup_ratio", "training"), style="auto"),
+        "Precision": "bf16" if _require(training, "bf16", "training") else "fp32",
+        "NoiseThreshold": format_number(_require(paper, "noise_threshold", "paper"), style="auto"),
+        "RelLevel": format_number(facts["relevance_level"], style="int"),
+        "RelLevelNote": relevance_level_note(facts["relevance_level"]),
+        "CandidateDepth": format_number(facts["depth"], style="int"),
+        "RankingTestSet": latex_escape(facts["ranking_name"]),
+        "MrrTestSet": latex_escape(facts["mrr_name"]),
+        "NumModels": format_number(len(models), style="word"),
+    }
+    for key, spec in models.items():
+        where = f"models.{key}"
+        base = _require(runs, key, "runs")[next(iter(optimizers))]
+        macros[macro_name("Model", key, "Name")] = latex_escape(_require(spec, "name", where))
+        macros[macro_name("Model", key, "Lr")] = format_number(base["learning_rate"], style="sci")
+        macros[macro_name("Model", key, "Schedule")] = SCHEDULER_LABELS[base["scheduler"]]
+        macros[macro_name("Model", key, "MaxLen")] = format_number(
+            _require(spec, "max_length", where), style="int")
+    for key, spec in optimizers.items():
+        where = f"optimizers.{key}"
+        beta1, beta2 = _require(spec, "betas", where)
+        macros[macro_name("Opt", key, "Name")] = latex_escape(_require(spec, "name", where))
+        macros[macro_name("Opt", key, "BetaOne")] = format_number(beta1, style="auto")
+        macros[macro_name("Opt", key, "BetaTwo")] = format_number(beta2, style="auto")
+        macros[macro_name("Opt", key, "WeightDecay")] = format_number(
+            _require(spec, "weight_decay", where), style="auto")
+        if "eps" in spec:
+            macros[macro_name("Opt", key, "Eps")] = format_number(spec["eps"], style="sci")
+    return macros
+
+
+def relevance_level_note(level: int) -> str:
+    """What the binary measures' relevance level means for comparability with TREC."""
+    if level == 2:
+        return ("This matches the official track measures (\\texttt{-l 2} in "
+                "trec\\_eval)~\\cite{craswell2019overview}.")
+    official = ("the official track measures count only grades of 2 and above as relevant "
+                "(\\texttt{-l 2})~\\cite{craswell2019overview}, so our binary measures "
+                "differ from, and are not comparable with, values computed that way.")
+    if level == 1:
+        return "This is trec\\_eval's default; " + official
+    return f"Grades below {format_number(level, style='int')} count as non-relevant; " + official
+
+
+def compared_optimizers(optimizers: Mapping) -> tuple[str, str]:
+    """Display names of (reference, candidate): the study compares Lion against AdamW."""
+    return (_require(_require(optimizers, "adamw", "optimizers"), "name", "optimizers.adamw"),
+            _require(_require(optimizers, "lion", "optimizers"), "name", "optimizers.lion"))
+
+
+_COMPARED_SETTINGS = ("learning_rate", "scheduler", "weight_decay")
+
+
+def shared_settings(runs: Mapping) -> bool:
+    """True when, for every model, all optimizers train with the same learning rate,
+    schedule and weight decay (the brief's setup: Lion as a drop-in replacement)."""
+    for per_optim in runs.values():
+        settings = {tuple(run[k] for k in _COMPARED_SETTINGS) for run in per_optim.values()}
+        if len(settings) > 1:
+            return False
+    return True
+
+
+def switches(config: Mapping, runs: Mapping, rows: Sequence[ResultRow]) -> dict[str, bool]:
+    """Flags for text that exists only in some builds (toy notice, baseline sentences...)."""
+    paper, training = _require(config, "paper", "config"), _require(config, "training", "config")
+    reported = _require(paper, "results", "paper") == "reported"
+    return {
+        "toyresults": bool(paper.get("toy", False)),
+        "baselinerow": baseline(rows) is not None,
+        "computedresults": not reported,
+        "sharedsettings": shared_settings(runs),
+        "decayall": bool(training.get("decay_bias_and_norm", True)),
+        "bfsixteen": bool(training.get("bf16", False)),
+        # The brief selected checkpoints on NanoBEIR; computed runs use the config's evaluator.
+        "nanobeir": reported or training.get("evaluator", {}).get("type") == "nanobeir",
+        # The researcher's reported runs ran on Modal (brief); computed ones say so in config.
+        "modal": reported or training.get("backend") == "modal",
+    }
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Candidate minus reference optimizer for one model, epoch and measure."""
+
+    model: str
+    epoch: int
+    measure: str
+    candidate: float
+    reference: float
+
+    @property
+    def delta(self) -> float:
+        # Values carry 4 decimals; rounding keeps float noise out of threshold tests.
+        return round(self.candidate - self.reference, 6)
+
+
+def verdict(delta: float, threshold: float) -> str:
+    """'candidate', 'reference' or 'tie': differences below the threshold are not wins."""
+    if abs(delta) < threshold - 1e-9:
+        return "tie"
+    return "candidate" if delta > 0 else "reference"
+
+
+def matched_differences(rows: Sequence[ResultRow], reference: str, candidate: str,
+                        measures: Sequence[str] = MEASURES) -> list[Difference]:
+    """Every (model, epoch, measure) where both optimizers have a value."""
+    index = {(r.model, r.optimizer, r.epoch): r for r in rerankers(rows)}
+    out = []
+    for model in unique_in_order(r.model for r in rerankers(rows)):
+        epochs = sorted({r.epoch for r in rerankers(rows) if r.model == model})
+        for epoch in epochs:
+            ref, cand = index.get((model, reference, epoch)), index.get((model, candidate, epoch))
+            if ref is None or cand is None:
+                continue
+            for measure in measures:
+                out.append(Difference(model, epoch, measure, cand.values[measure],
+                                      ref.values[measure]))
+    return out
+
+
+def best_cells(rows: Sequence[ResultRow], measure: str, digits: int = 4) -> list[ResultRow]:
+    """All rows holding the best value as displayed (rounded to `digits`); ties share it."""
+    shown = [(round(r.values[measure], digits), r) for r in rows
+             if r.values[measure] is not None]
+    if not shown:
+        return []
+    top = max(value for value, _ in shown)
+    return [r for value, r in shown if value == top]
+
+
+def _tally(diffs: Iterable[Difference], threshold: float) -> dict[str, int]:
+    counts = {"candidate": 0, "reference": 0, "tie": 0}
+    for d in diffs:
+        counts[verdict(d.delta, threshold)] += 1
+    return counts
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{format_number(count, style='int')} {word}{'' if count == 1 else 's'}"
+
+
+def _count(count: int) -> str:
+    """A count inside a sentence: 'none' reads better than '0'."""
+    return "none" if count == 0 else format_number(count, style="int")
+
+
+def _system(row: ResultRow) -> str:
+    return f"{latex_escape(row.model)} with {latex_escape(row.optimizer)} at epoch " \
+           f"{format_number(row.epoch, style='int')}"
+
+
+def _join(items: Sequence[str]) -> str:
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + ", and " + items[-1]
+
+
+def result_macros(rows: Sequence[ResultRow], *, reference: str, candidate: str,
+                  threshold: float) -> dict[str, str]:
+    """Macros for result numbers and summary sentences used in the abstract and prose."""
+    macros: dict[str, str] = {}
+    runs = rerankers(rows)
+    for row in runs:
+        for measure in MEASURES:
+            name = macro_name("Res", row.model, row.optimizer, "Epoch", row.epoch, measure)
+            macros[name] = format_number(row.values[measure])
+    base = baseline(rows)
+    if base is not None:
+        for measure in MEASURES:
+            macros[macro_name("Baseline", measure)] = format_number(base.values[measure])
+    diffs = matched_differences(rows, reference, candidate)
+    counts = _tally(diffs, threshold)
+    macros.update({
+        "NumComparisons": format_number(len(diffs), style="int"),
+        "NumCandidateAhead": format_number(counts["candidate"], style="int"),
+        "NumReferenceAhead": format_number(counts["reference"], style="int"),
+        "NumWithinNoise": format_number(counts["tie"], style="int"),
+        "NumResultEpochs": format_number(len({r.epoch for r in runs}), style="word"),
+    })
+    best = best_cells(runs, PRIMARY_MEASURE)
+    macros["BestPrimaryValue"] = format_number(best[0].values[PRIMARY_MEASURE])
+    macros["BestPrimarySystem"] = _join([_system(r) for r in best])
+    macros["ResultSummary"] = summary_sentence(rows, reference=reference, candidate=candidate,
+                                               threshold=threshold)
+    macros["OverallVerdict"] = overall_verdict(counts, reference=reference, candidate=candidate,
+                                               threshold=threshold)
+    macros["SpreadVerdict"] = spread_verdict(runs, diffs)
+    macros["MeasureAgreement"] = measure_agreement(diffs, reference=reference,
+                                                   candidate=candidate, threshold=threshold)
+    return macros
+
+
+def overall_verdict(counts: Mapping[str, int], *, reference: str, candidate: str,
+                    threshold: float) -> str:
+    """The discussion's opening claim, chosen by the counts rather than written by hand."""
+    cand, ref = latex_escape(candidate), latex_escape(reference)
+    c, r, t = counts["candidate"], counts["reference"], counts["tie"]
+    n, tau = c + r + t, format_number(threshold, style="auto")
+    fc, fr = format_number(c, style="int"), format_number(r, style="int")
+    if 2 * t >= n:
+        text = (f"Most matched differences ({format_number(t, style='int')} of "
+                f"{format_number(n, style='int')}) are smaller than {tau}; of the rest, {fc} "
+                f"favour {cand} and {fr} favour {ref}.")
+        lopsided = next((name for name, a, b in ((cand, c, r), (ref, r, c))
+                         if a >= 3 and a >= 2 * b), None)
+        if lopsided:
+            return (text + f" The leads that reach the threshold mostly favour {lopsided}, but "
+                    f"with most differences within noise the data do not establish a "
+                    f"consistent advantage.")
+        return text + " The data therefore show no consistent advantage for either optimizer."
+    if c >= 2 * r:
+        return (f"Where differences reach {tau}, {cand} leads more often than {ref} ({fc} "
+                f"against {fr} matched comparisons).")
+    if r >= 2 * c:
+        return (f"Where differences reach {tau}, {ref} leads more often than {cand} ({fr} "
+                f"against {fc} matched comparisons).")
+    return (f"Differences that reach {tau} go both ways ({fc} favour {cand}, {fr} favour "
+            f"{ref}), so neither optimizer leads consistently.")
+
+
+def _largest_spread(runs: Sequence[ResultRow]) -> tuple[float, str, str] | None:
+    """Largest max-minus-min of the primary measure over epochs of one configuration."""
+    spreads = []
+    for model in unique_in_order(r.model for r in runs):
+        for optimizer in unique_in_order(r.optimizer for r in runs if r.model == model):
+            values = [r.values[PRIMARY_MEASURE] for r in runs
+                      if r.model == model and r.optimizer == optimizer]
+            if len(values) > 1:
+                spreads.append((round(max(values) - min(values), 6), model, optimizer))
+    return max(spreads) if spreads else None
+
+
+def spread_verdict(runs: Sequence[ResultRow], diffs: Sequence[Difference]) -> str:
+    """Is the optimizer effect larger than the epoch-to-epoch drift of one configuration?"""
+    largest = _largest_spread(runs)
+    primary = [abs(d.delta) for d in diffs if d.measure == PRIMARY_MEASURE]
+    if largest is None or not primary:
+        return ""
+    label = MEASURE_LABELS[PRIMARY_MEASURE]
+    spread, median = largest[0], round(statistics.median(primary), 6)
+    head = (f"Within a single configuration, {label} changes by up to {format_number(spread)} "
+            f"between epochs")
+    if spread >= median:
+        return (f"{head}, at least as much as the median optimizer difference of "
+                f"{format_number(median)} at matched epochs; differences of that size say more "
+                f"about when training stopped than about the optimizer.")
+    return (f"{head}, less than the median optimizer difference of {format_number(median)} at "
+            f"matched epochs, so the optimizer effect stands out from this source of variation.")
+
+
+def measure_agreement(diffs: Sequence[Difference], *, reference: str, candidate: str,
+                      threshold: float) -> str:
+    """Do the measures agree on which optimizer leads, model by model and epoch by epoch?"""
+    verdicts: dict[tuple[str, int], set[str]] = {}
+    for d in diffs:
+        verdicts.setdefault((d.model, d.epoch), set()).add(verdict(d.delta, threshold))
+    mixed = sum(1 for v in verdicts.values() if {"candidate", "reference"} <= v)
+    n, tau = format_number(len(verdicts), style="int"), format_number(threshold, style="auto")
+    if mixed:
+        return (f"In {format_number(mixed, style='int')} of the {n} model--epoch pairs, the "
+                f"measures disagree about which optimizer leads: at least one favours "
+                f"{latex_escape(candidate)} and another {latex_escape(reference)} by {tau} or "
+                f"more.")
+    return (f"In none of the {n} model--epoch pairs do two measures favour different optimizers "
+            f"by {tau} or more.")
+
+
+def summary_sentence(rows: Sequence[ResultRow], *, reference: str, candidate: str,
+                     threshold: float) -> str:
+    """One data-driven sentence for the abstract and conclusion."""
+    diffs = matched_differences(rows, reference, candidate)
+    counts = _tally(diffs, threshold)
+    n = format_number(len(diffs), style="int")
+    tau = format_number(threshold, style="auto")
+    text = (f"of {n} matched comparisons (same model, epoch and measure), "
+            f"{latex_escape(candidate)} is ahead by at least {tau} in "
+            f"{format_number(counts['candidate'], style='int')}, "
+            f"{latex_escape(reference)} in {format_number(counts['reference'], style='int')}, "
+            f"and {format_number(counts['tie'], style='int')} differ by less than {tau}")
+    return text[0].upper() + text[1:]
+
+
+def comparison_text(rows: Sequence[ResultRow], *, reference: str, candidate: str,
+                    threshold: float, table_label: str = "tab:results") -> str:
+    """The results section's comparison paragraphs, written from the numbers.
+
+    Wins are counted only where the difference reaches the noise threshold; everything
+    smaller is reported as within noise, never as an improvement.
+    """
+    runs = rerankers(rows)
+    tau = format_number(threshold, style="auto")
+    cand, ref = latex_escape(candidate), latex_escape(reference)
+    paragraphs = [_best_per_measure(runs, table_label)]
+    base = baseline(rows)
+    if base is not None and base.values[PRIMARY_MEASURE] is not None:
+        paragraphs.append(_baseline_sentence(runs, base))
+    diffs = matched_differences(rows, reference, candidate)
+    for model in unique_in_order(r.model for r in runs):
+        model_diffs = [d for d in diffs if d.model == model]
+        if model_diffs:
+            paragraphs.append(_model_paragraph(runs, model, model_diffs, reference, candidate,
+                                               threshold))
+    counts = _tally(diffs, threshold)
+    paragraphs.append(
+        f"Over all models, {cand} is ahead by at least {tau} in "
+        f"{_plural(counts['candidate'], 'matched comparison')}, {ref} in "
+        f"{format_number(counts['reference'], style='int')}, and "
+        f"{format_number(counts['tie'], style='int')} of the "
+        f"{format_number(len(diffs), style='int')} differences are smaller than {tau}. "
+        + _spread_sentence(runs, diffs))
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def _best_per_measure(runs: Sequence[ResultRow], table_label: str) -> str:
+    parts = []
+    for measure in RANKING_MEASURES + MRR_MEASURES:
+        best = best_cells(runs, measure)
+        parts.append(f"{MEASURE_LABELS[measure]} ({format_number(best[0].values[measure])}) "
+                     f"by {_join([_system(r) for r in best])}")
+    return ("The best value of each measure, set in bold in Table~\\ref{" + table_label
+            + "}, is reached as follows: " + "; ".join(parts) + ".")
+
+
+def _baseline_sentence(runs: Sequence[ResultRow], base: ResultRow) -> str:
+    label = MEASURE_LABELS[PRIMARY_MEASURE]
+    above = sum(1 for r in runs if r.values[PRIMARY_MEASURE] > base.values[PRIMARY_MEASURE])
+    return (f"The BM25 candidate ranking scores {format_number(base.values[PRIMARY_MEASURE])} "
+            f"{label}; {_count(above)} of the "
+            f"{format_number(len(runs), style='int')} reranked runs score higher.")
+
+
+def _model_paragraph(runs: Sequence[ResultRow], model: str, diffs: Sequence[Difference],
+                     reference: str, candidate: str, threshold: float) -> str:
+    tau = format_number(threshold, style="auto")
+    cand, ref = latex_escape(candidate), latex_escape(reference)
+    counts = _tally(diffs, threshold)
+    text = (f"\\emph{{{latex_escape(model)}.}} Of the "
+            f"{_plural(len(diffs), 'matched comparison')}, {cand} is ahead by at least {tau} in "
+            f"{_count(counts['candidate'])}, {ref} in {_count(counts['reference'])}, and "
+            f"{_count(counts['tie'])} differ by less than {tau}.")
+    for side, name in (("candidate", cand), ("reference", ref)):
+        wins = [d for d in diffs if verdict(d.delta, threshold) == side]
+        if wins:
+            top = max(wins, key=lambda d: abs(d.delta))
+            text += (f" The largest lead of {name} is on {MEASURE_LABELS[top.measure]} at epoch "
+                     f"{format_number(top.epoch, style='int')} "
+                     f"({format_number(abs(top.delta))}).")
+    text += " " + _best_epoch_sentence(runs, model, reference, candidate, threshold)
+    return text
+
+
+def _best_epoch_sentence(runs: Sequence[ResultRow], model: str, reference: str,
+                         candidate: str, threshold: float) -> str:
+    """Compare each optimizer's best epoch on the primary measure (an optimistic view)."""
+    label = MEASURE_LABELS[PRIMARY_MEASURE]
+    best = {}
+    for optimizer in (candidate, reference):
+        own = [r for r in runs if r.model == model and r.optimizer == optimizer]
+        best[optimizer] = max(own, key=lambda r: (r.values[PRIMARY_MEASURE], -r.epoch))
+    c, r = best[candidate], best[reference]
+    delta = round(c.values[PRIMARY_MEASURE] - r.values[PRIMARY_MEASURE], 6)
+    outcome = {
+        "tie": f"a difference below the threshold of {format_number(threshold, style='auto')}",
+        "candidate": f"{latex_escape(candidate)} ahead by {format_number(abs(delta))}",
+        "reference": f"{latex_escape(reference)} ahead by {format_number(abs(delta))}",
+    }[verdict(delta, threshold)]
+    return (f"Taking each optimizer's best epoch on {label}, {latex_escape(candidate)} reaches "
+            f"{format_number(c.values[PRIMARY_MEASURE])} (epoch "
+            f"{format_number(c.epoch, style='int')}) and {latex_escape(reference)} "
+            f"{format_number(r.values[PRIMARY_MEASURE])} (epoch "
+            f"{format_number(r.epoch, style='int')}), {outcome}.")
+
+
+def _spread_sentence(runs: Sequence[ResultRow], diffs: Sequence[Difference]) -> str:
+    """Epoch-to-epoch spread of one configuration: the noise floor visible in aggregates."""
+    label = MEASURE_LABELS[PRIMARY_MEASURE]
+    largest = _largest_spread(runs)
+    primary = [abs(d.delta) for d in diffs if d.measure == PRIMARY_MEASURE]
+    if largest is None or not primary:
+        return ""
+    spread, model, optimizer = largest
+    return (f"For comparison, {label} of a single model and optimizer moves by up to "
+            f"{format_number(spread)} between epochs ({latex_escape(model)} with "
+            f"{latex_escape(optimizer)}), while the median absolute optimizer difference in "
+            f"{label} at matched epochs is {format_number(statistics.median(primary))}.")
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _bold(text: str, bold: bool) -> str:
+    return f"\\textbf{{{text}}}" if bold else text
+
+
+def results_table(rows: Sequence[ResultRow], *, ranking_name: str) -> str:
+    """The main results tabular: grouped by model, then optimizer; best per column in bold.
+
+    The ranking measures sit under their test set's name; MRR@10 comes last, and the
+    caption names its test set (such names are too long for one narrow column).
+    Bold compares the values as printed (4 decimals), so every cell that shows the top
+    value is bold, ties included.
+    """
+    measures = list(RANKING_MEASURES + MRR_MEASURES)
+    best = {m: {id(r) for r in best_cells(rows, m)} for m in measures}
+    ncols = 2 + len(measures)
+    span = len(RANKING_MEASURES)
+    lines = [f"\\begin{{tabular}}{{@{{}}ll{'c' * len(measures)}@{{}}}}", "\\toprule",
+             f" & & \\multicolumn{{{span}}}{{c}}{{{latex_escape(ranking_name)}}} &" + r" \\"
+             + f" \\cmidrule(l{{2pt}}r{{2pt}}){{3-{2 + span}}}",
+             "Optimizer & Ep. & " + " & ".join(MEASURE_LABELS[m] for m in measures) + r" \\"]
+    base = baseline(rows)
+    if base is not None:
+        lines += ["\\midrule", _table_row(base, measures, best, first=latex_escape(base.model),
+                                          epoch="--")]
+    for model in unique_in_order(r.model for r in rerankers(rows)):
+        lines += ["\\midrule", _model_header(model, ncols)]
+        optimizers = unique_in_order(r.optimizer for r in rerankers(rows) if r.model == model)
+        for i, optimizer in enumerate(optimizers):
+            own = sorted((r for r in rerankers(rows)
+                          if r.model == model and r.optimizer == optimizer), key=lambda r: r.epoch)
+            if i:
+                lines.append("\\addlinespace[2pt]")
+            for j, row in enumerate(own):
+                lines.append(_table_row(row, measures, best,
+                                        first=latex_escape(optimizer) if j == 0 else "",
+                                        epoch=format_number(row.epoch, style="int")))
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _model_header(model: str, ncols: int) -> str:
+    """A group row naming the model, spanning the table."""
+    return f"\\multicolumn{{{ncols}}}{{@{{}}l}}{{\\emph{{{latex_escape(model)}}}}}" + r" \\"
+
+
+def _table_row(row: ResultRow, measures, best, *, first: str, epoch: str) -> str:
+    cells = [first, epoch] + [_bold(format_number(row.values[m]), id(row) in best[m])
+                              for m in measures]
+    return " & ".join(cells) + r" \\"
+
+
+def difference_table(rows: Sequence[ResultRow], *, reference: str, candidate: str,
+                     threshold: float) -> str:
+    """Candidate minus reference at matched epochs; bold where |difference| >= threshold."""
+    measures = list(RANKING_MEASURES + MRR_MEASURES)
+    diffs = {(d.model, d.epoch, d.measure): d
+             for d in matched_differences(rows, reference, candidate, measures)}
+    ncols = 1 + len(measures)
+    lines = [f"\\begin{{tabular}}{{@{{}}l{'c' * len(measures)}@{{}}}}", "\\toprule",
+             "Ep. & " + " & ".join(MEASURE_LABELS[m] for m in measures) + r" \\"]
+    for model in unique_in_order(d[0] for d in diffs):
+        lines += ["\\midrule", _model_header(model, ncols)]
+        for epoch in sorted({d[1] for d in diffs if d[0] == model}):
+            cells = [format_number(epoch, style="int")]
+            for m in measures:
+                d = diffs[(model, epoch, m)]
+                cells.append(_bold(format_number(d.delta, signed=True),
+                                   verdict(d.delta, threshold) != "tie"))
+            lines.append(" & ".join(cells) + r" \\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def hyperparameter_table(config: Mapping) -> str:
+    """Shared training settings and optimizer constants, as configured."""
+    study, training = _require(config, "study", "config"), _require(config, "training", "config")
+    data, optimizers = _require(config, "data", "config"), _require(config, "optimizers", "config")
+    seeds = ", ".join(format_number(s, style="int") for s in _require(study, "seeds", "study"))
+    rows = [
+        ("Batch size", format_number(_require(training, "batch_size", "training"), style="int")),
+        ("Epochs", format_number(_require(study, "epochs", "study"), style="int")),
+        ("Training pairs", format_number(_require(data, "pairs", "data"), style="int")),
+        ("Warm-up ratio", format_number(_require(training, "warmup_ratio", "training"),
+                                        style="auto")),
+        ("Precision", "bf16" if _require(training, "bf16", "training") else "fp32"),
+        ("Seed" + ("s" if "," in seeds else ""), seeds),
+    ]
+    lines = ["\\begin{tabular}{@{}ll@{}}", "\\toprule", r"Setting & Value \\", "\\midrule"]
+    lines += [f"{k} & {v}" + r" \\" for k, v in rows]
+    for key, spec in optimizers.items():
+        where = f"optimizers.{key}"
+        beta1, beta2 = _require(spec, "betas", where)
+        name = latex_escape(_require(spec, "name", where))
+        lines += ["\\midrule", f"\\multicolumn{{2}}{{@{{}}l}}{{\\emph{{{name}}}}}" + r" \\",
+                  f"$(\\beta_1, \\beta_2)$ & ({format_number(beta1, style='auto')}, "
+                  f"{format_number(beta2, style='auto')})" + r" \\"]
+        if spec.get("type") == "adamw" and "eps" in spec:
+            lines.append(f"$\\epsilon$ & {format_number(spec['eps'], style='sci')}" + r" \\")
+        lines.append(f"Weight decay $\\lambda$ & "
+                     f"{format_number(_require(spec, 'weight_decay', where), style='auto')}"
+                     + r" \\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def models_table(config: Mapping, runs: Mapping) -> str:
+    """Per-model settings: checkpoint, input length, learning rate, schedule.
+
+    Where a (model, optimizer) override makes an optimizer's run differ from the model's
+    first optimizer, that optimizer gets its own indented row, so nothing is hidden.
+    """
+    models = _require(config, "models", "config")
+    optimizers = _require(config, "optimizers", "config")
+    lines = ["\\begin{tabular}{@{}lccl@{}}", "\\toprule",
+             r"Model & Max.\ length & Learning rate & Schedule \\", "\\midrule"]
+    for i, (key, spec) in enumerate(models.items()):
+        where = f"models.{key}"
+        per_optim = _require(runs, key, "runs")
+        first, *others = list(optimizers)
+        base = per_optim[first]
+        if i:
+            lines.append("\\addlinespace[3pt]")
+        lines.append(" & ".join([
+            latex_escape(_require(spec, "name", where)),
+            format_number(_require(spec, "max_length", where), style="int"),
+            format_number(base["learning_rate"], style="sci"),
+            SCHEDULER_LABELS[base["scheduler"]],
+        ]) + r" \\")
+        for optim in others:
+            run = per_optim[optim]
+            if all(run[k] == base[k] for k in _COMPARED_SETTINGS):
+                continue
+            label = latex_escape(optimizers[optim]["name"])
+            decay = ("" if run["weight_decay"] == optimizers[optim]["weight_decay"] else
+                     f", $\\lambda$ {format_number(run['weight_decay'], style='auto')}")
+            lines.append(f"\\quad with {label} & & "
+                         f"{format_number(run['learning_rate'], style='sci')} & "
+                         f"{SCHEDULER_LABELS[run['scheduler']]}{decay}" + r" \\")
+        origin = (f"\\texttt{{{latex_escape(_require(spec, 'hub_id', where))}}}"
+                  if _require(spec, "source", where) == "hub"
+                  else "tiny model built locally from config")
+        # The checkpoint id is long: its own line keeps the table within one column.
+        lines.append(f"\\multicolumn{{4}}{{@{{}}l}}{{\\quad\\scriptsize {origin}}}" + r" \\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def authors_block(authors: Sequence[Mapping]) -> str:
+    r"""IEEEtran conference author blocks from config, separated by \and."""
+    if not authors:
+        raise ValueError("config paper.authors: at least one author is required")
+    blocks = []
+    for i, author in enumerate(authors):
+        where = f"paper.authors[{i}]"
+        lines = [latex_escape(_require(author, "affiliation", where))]
+        if author.get("email"):
+            lines.append(f"\\texttt{{{latex_escape(author['email'])}}}")
+        name = latex_escape(_require(author, "name", where))
+        address = " \\\\ ".join(lines)
+        blocks.append(f"\\IEEEauthorblockN{{{name}}}\n\\IEEEauthorblockA{{{address}}}")
+    return "\\author{" + "\n\\and\n".join(blocks) + "}\n"
+
+
+# --------------------------------------------------------------------------- building
+
+
+_OVERFULL = re.compile(r"^Overfull \\[hv]box \(([\d.]+)pt too (?:wide|high)\)(.*)$", re.M)
+_UNDEFINED = re.compile(r"^(?:LaTeX|Package \w+) Warning: (?:Reference|Citation) .*undefined.*$",
+                        re.M)
+
+
+def latex_problems(log_text: str, max_overfull_pt: float = 1.0) -> list[str]:
+    """What a clean build must not have: undefined references or citations, overfull boxes.
+
+    Read from the final LaTeX log, so it reflects the last pass after latexmk converged.
+    """
+    problems = [m.group(0).strip() for m in _UNDEFINED.finditer(log_text)]
+    if "There were undefined references" in log_text:
+        problems.append("There were undefined references")
+    problems += [m.group(0).strip() for m in _OVERFULL.finditer(log_text)
+                 if float(m.group(1)) > max_overfull_pt]
+    return unique_in_order(problems)
+
+
+def stage_sources(source_root: Path, sources: Iterable[str | Path], generated: Iterable[str | Path],
+                  build_dir: Path) -> None:
+    """Copy LaTeX sources (keeping their paths below source_root) and generated files
+    (flat, into build_dir/generated) so latexmk sees one self-contained tree."""
+    source_root, build_dir = Path(source_root).resolve(), Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    for src in sources:
+        src = Path(src).resolve()
+        target = build_dir / src.relative_to(source_root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+    gen_dir = build_dir / "generated"
+    if gen_dir.exists():
+        shutil.rmtree(gen_dir)  # a figure dropped from config must not linger
+    gen_dir.mkdir()
+    for path in generated:
+        shutil.copyfile(path, gen_dir / Path(path).name)
+
+
+def build_pdf(build_dir: Path, main: str = "main.tex", *, log_path: Path | None = None,
+              max_overfull_pt: float = 1.0) -> Path:
+    """Run latexmk in build_dir and fail unless the result is clean.
+
+    A PDF with '??' or overfull lines is not a finished paper, so problems raise
+    instead of passing quietly.
+    """
+    build_dir = Path(build_dir)
+    if shutil.which("latexmk") is None:
+        raise RuntimeError("latexmk is not installed (see .ci/run for the TeX Live packages)")
+    cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
+           main]
+    proc = subprocess.run(cmd, cwd=build_dir, capture_output=True, text=True)
+    if log_path is not None:
+        Path(log_path).write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    latex_log = build_dir / Path(main).with_suffix(".log")
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+        raise RuntimeError(f"latexmk failed in {build_dir} (exit {proc.returncode}):\n{tail}")
+    problems = latex_problems(latex_log.read_text(encoding="utf-8", errors="replace"),
+                              max_overfull_pt)
+    if problems:
+        raise RuntimeError(f"{latex_log}: the build is not clean:\n  " + "\n  ".join(problems))
+    return build_dir / Path(main).with_suffix(".pdf")

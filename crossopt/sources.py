@@ -1,0 +1,196 @@
+"""One function per external data source; each does only the download or index I/O.
+
+Everything these functions return is turned into the project's files by the pure
+builders of :mod:`crossopt.data`, which the tests run on local fixtures of the
+same schemas. The hub and prebuilt-index downloads cannot run offline; the
+Pyserini topics/qrels and the searcher helpers can, and are tested.
+
+Heavy imports (``datasets``, ``pyserini``, which starts a JVM) happen inside the
+functions, so importing this module (e.g. while Snakemake builds the DAG) costs
+nothing and touches no network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from crossopt.data import (
+    CORPUS_ID,
+    QUERIES_ID,
+    DataError,
+    Qrel,
+    RunRow,
+    Topic,
+    needed_ids,
+    select_rows_by_id,
+)
+from crossopt.trec import read_qrels
+
+MSMARCO_TRAINING_DATASET = "sentence-transformers/msmarco"
+MS_MARCO_QA_DATASET = "microsoft/ms_marco"
+MSMARCO_PREBUILT_INDEX = "msmarco-v1-passage"
+
+
+def download_msmarco_training(
+    n_triplets: int,
+    revision: str,
+    dataset: str = MSMARCO_TRAINING_DATASET,
+    split: str = "train",
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The first ``n_triplets`` triplets and the texts they use, from the hub.
+
+    Schema of ``sentence-transformers/msmarco`` (its dataset card and the
+    sentence-transformers training examples that load it), split ``train``:
+
+    * subset ``triplets``: ``query_id``, ``positive_id``, ``negative_id``
+      (strings; MS MARCO's ``qidpidtriples.train.full.2``, reshuffled once by
+      the uploader, so "the first N" is a fixed sample at a pinned revision);
+    * subset ``corpus``: ``passage_id``, ``passage`` (8,841,823 rows);
+    * subset ``queries``: ``query_id``, ``query`` (808,731 rows).
+
+    The triplets are streamed, so only the shards holding the first rows are
+    fetched; corpus and queries are loaded (memory-mapped Arrow) and cut down
+    to the ids the triplets use. Returns ``(corpus_df, queries_df,
+    triplets_df)`` for :func:`crossopt.data.build_training_pairs`.
+    """
+    import datasets  # deferred: heavy, and only needed when downloading
+
+    stream = datasets.load_dataset(dataset, "triplets", split=split, revision=revision, streaming=True)
+    triplets_df = pd.DataFrame(list(stream.take(n_triplets)))
+    if len(triplets_df) < n_triplets:
+        raise DataError(f"{dataset}@{revision} triplets: asked for {n_triplets}, the split has {len(triplets_df)}")
+    query_ids, passage_ids = needed_ids(triplets_df)
+    corpus = datasets.load_dataset(dataset, "corpus", split=split, revision=revision)
+    queries = datasets.load_dataset(dataset, "queries", split=split, revision=revision)
+    corpus_df = select_rows_by_id(corpus.with_format("arrow")[:], CORPUS_ID, passage_ids)
+    queries_df = select_rows_by_id(queries.with_format("arrow")[:], QUERIES_ID, query_ids)
+    return corpus_df, queries_df, triplets_df
+
+
+def download_ms_marco_v11_validation(
+    revision: str,
+    dataset: str = MS_MARCO_QA_DATASET,
+    config: str = "v1.1",
+    split: str = "validation",
+):
+    """HF ``microsoft/ms_marco`` v1.1 validation (10,047 queries) as a ``datasets.Dataset``.
+
+    Record schema (dataset card): ``answers`` (list of str), ``passages``
+    (sequence of ``is_selected`` int32, ``passage_text`` str, ``url`` str;
+    decoded as a dict of lists), ``query`` (str), ``query_id`` (int32),
+    ``query_type`` (str), ``wellFormedAnswers`` (list of str). Feed it to
+    :func:`crossopt.data.build_v11_testset`.
+    """
+    import datasets
+
+    return datasets.load_dataset(dataset, config, split=split, revision=revision)
+
+
+def pyserini_topics_qrels(topics_name: str, qrels_name: str | None = None) -> tuple[list[Topic], list[Qrel]]:
+    """Topics and qrels bundled in Pyserini 0.21's jar, e.g. ``dl19-passage``, ``msmarco-passage-dev-subset``.
+
+    Works offline: 0.21 reads both from the Anserini jar (the qrels are copied
+    to Pyserini's cache folder on first use). Topic text is the ``title``
+    field. ``dl19-passage`` has the 43 judged queries only; the full 200
+    DL 2019 queries are not bundled in 0.21.
+    """
+    from pyserini.search import get_qrels_file, get_topics
+
+    qrels_name = qrels_name or topics_name
+    topics = []
+    for qid, fields in get_topics(topics_name).items():
+        if "title" not in fields:
+            raise DataError(f"Pyserini topics {topics_name!r}: query {qid} has no 'title' field ({sorted(fields)})")
+        topics.append((str(qid), fields["title"]))
+    if not topics:
+        raise DataError(f"Pyserini topics {topics_name!r} are empty")
+    return topics, read_qrels(get_qrels_file(qrels_name))
+
+
+def open_prebuilt_index(name: str = MSMARCO_PREBUILT_INDEX):
+    """A searcher on a Pyserini prebuilt index, downloaded on first use (about 2.2 GB for msmarco-v1-passage).
+
+    Pyserini returns ``None`` (after printing) when the download fails; that
+    becomes an error here instead of a silent empty result.
+    """
+    from pyserini.search.lucene import LuceneSearcher
+
+    searcher = LuceneSearcher.from_prebuilt_index(name)
+    if searcher is None:
+        raise RuntimeError(f"could not open the Pyserini prebuilt index {name!r} (download failed or unknown name)")
+    return searcher
+
+
+def open_local_index(path: str | os.PathLike):
+    """A searcher on a local Lucene index; a missing folder is an error, never a prebuilt-name lookup."""
+    from pyserini.search.lucene import LuceneSearcher
+
+    if not Path(path).is_dir() or not any(Path(path).glob("segments_*")):
+        raise FileNotFoundError(f"no Lucene index at {path}")
+    return LuceneSearcher(str(path))
+
+
+def bm25_search(searcher, topics: Iterable[Topic], k1: float, b: float, hits: int, threads: int = 1) -> list[RunRow]:
+    """BM25 top-``hits`` per topic with k1 and b set explicitly (Pyserini's own defaults differ by index).
+
+    Rows are ``(qid, docid, rank, score)``, ranks 1-based in the searcher's order.
+    """
+    searcher.set_bm25(float(k1), float(b))
+    topics = list(topics)
+    results = searcher.batch_search(
+        [text for _, text in topics], [qid for qid, _ in topics], k=hits, threads=threads
+    )
+    run: list[RunRow] = []
+    for qid, _ in topics:
+        for rank, hit in enumerate(results.get(qid, []), start=1):
+            run.append((qid, hit.docid, rank, float(hit.score)))
+    return run
+
+
+def doc_texts(searcher, docids: Iterable[str]) -> dict[str, str]:
+    """Passage text per docid, from the stored raw JSON (``--storeRaw``) or the stored contents.
+
+    Pyserini's msmarco-v1-passage index stores the raw ``{"id", "contents"}``
+    JSON; a local index built with ``--storeRaw`` or ``--storeContents`` works
+    the same way. A docid missing from the index, or an index that stores no
+    text (a "slim" index), is an error.
+    """
+    texts: dict[str, str] = {}
+    for docid in dict.fromkeys(str(d) for d in docids):
+        doc = searcher.doc(docid)
+        if doc is None:
+            raise KeyError(f"document {docid!r} is not in the index")
+        raw = doc.raw()
+        if raw is not None:
+            try:
+                texts[docid] = json.loads(raw)["contents"]
+                continue
+            except (json.JSONDecodeError, KeyError, TypeError):
+                pass  # raw is not JSON with "contents": fall back to the stored contents field
+        contents = doc.contents()
+        if contents is None:
+            raise DataError(f"document {docid!r}: the index stores neither raw JSON with 'contents' nor contents")
+        texts[docid] = contents
+    return texts
+
+
+def prebuilt_bm25_search(
+    topics: Iterable[Topic],
+    k1: float,
+    b: float,
+    hits: int,
+    index: str = MSMARCO_PREBUILT_INDEX,
+    threads: int = 1,
+) -> list[RunRow]:
+    """BM25 candidates from a prebuilt index (downloads it); k1 and b have no defaults on purpose."""
+    return bm25_search(open_prebuilt_index(index), topics, k1=k1, b=b, hits=hits, threads=threads)
+
+
+def prebuilt_doc_texts(docids: Iterable[str], index: str = MSMARCO_PREBUILT_INDEX) -> Mapping[str, str]:
+    """Passage texts from a prebuilt index (downloads it)."""
+    return doc_texts(open_prebuilt_index(index), docids)

@@ -1,0 +1,92 @@
+"""Tiny models of the study's architecture families, built offline from config.
+
+The smoke study cannot download the hub models, so each model key gets a small
+randomly initialised model of the same family (BERT for MiniLM and GTE,
+ModernBERT for ModernBERT) with a WordPiece tokenizer trained on the toy
+collection. The result is saved in Hugging Face format and loads with
+`CrossEncoder(path)` exactly as a hub checkpoint does.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    BertTokenizerFast,
+    ModernBertConfig,
+    ModernBertForSequenceClassification,
+)
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> BertTokenizerFast:
+    """Train an uncased WordPiece tokenizer and wrap it as a BERT tokenizer."""
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    return BertTokenizerFast(tokenizer_object=tokenizer, do_lower_case=True)
+
+
+def build_model(family: str, tokenizer: BertTokenizerFast, spec: dict, seed: int):
+    """A randomly initialised sequence classifier with one output (a relevance logit)."""
+    torch.manual_seed(seed)
+    common = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=spec["hidden_size"],
+        num_hidden_layers=spec["num_hidden_layers"],
+        num_attention_heads=spec["num_attention_heads"],
+        intermediate_size=spec["intermediate_size"],
+        max_position_embeddings=spec["max_position_embeddings"],
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    if family == "bert":
+        return BertForSequenceClassification(BertConfig(**common))
+    if family == "modernbert":
+        config = ModernBertConfig(
+            **common,
+            cls_token_id=tokenizer.cls_token_id,
+            sep_token_id=tokenizer.sep_token_id,
+            bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id,
+            # flash-attn is not available on CPU machines; sdpa is exact.
+            attn_implementation="sdpa",
+        )
+        return ModernBertForSequenceClassification(config)
+    raise ValueError(f"unknown tiny model family {family!r} (expected bert or modernbert)")
+
+
+def build_tiny_model(family: str, spec: dict, texts: Iterable[str], output_dir: str | Path, seed: int) -> Path:
+    """Train the tokenizer, build the model and save both to `output_dir` atomically."""
+    output_dir = Path(output_dir)
+    tokenizer = train_tokenizer(texts, spec["vocab_size"])
+    tokenizer.model_max_length = spec["max_position_embeddings"]
+    model = build_model(family, tokenizer, spec, seed)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}."))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        staging.rename(output_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return output_dir

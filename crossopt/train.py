@@ -1,0 +1,284 @@
+"""The one training entry point for every model, optimizer and backend.
+
+`train_cross_encoder` trains a sentence-transformers CrossEncoder with
+`CrossEncoderTrainer` and `BinaryCrossEntropyLoss`, evaluates and saves a
+checkpoint after every epoch, and exports each epoch's model to its own folder.
+The optimizer (AdamW or Lion) and the learning-rate schedule are built by
+`StudyTrainer` so the schedule is always attached to the optimizer that is
+actually stepping (the brief's script built a CosineAnnealingLR on an optimizer
+that was then not the one the trainer used).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import torch
+from transformers import get_scheduler
+
+# Files of a trainer checkpoint that only matter for resuming, not for inference.
+RESUME_ONLY_FILES = {"optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin", "scaler.pt"}
+SCHEDULER_NAMES = {"none": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float, decay_bias_and_norm: bool,
+                     no_decay_names: set[str] | None = None) -> list[dict]:
+    """Parameter groups for the optimizer.
+
+    With `decay_bias_and_norm` every trainable parameter is decayed (what passing
+    `model.parameters()` to the optimizer does, as the brief did); otherwise
+    biases and normalisation weights (the names in `no_decay_names`, by default
+    those with 'bias' or 'norm' in their name) get no decay.
+    """
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    if decay_bias_and_norm:
+        return [{"params": [p for _, p in named], "weight_decay": weight_decay}]
+    if no_decay_names is None:
+        no_decay_names = {name for name, _ in named if "bias" in name or "norm" in name.lower()}
+    decay = [p for name, p in named if name not in no_decay_names]
+    no_decay = [p for name, p in named if name in no_decay_names]
+    return [g for g in ({"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0})
+            if g["params"]]
+
+
+def make_optimizer(groups: list[dict], settings: dict) -> torch.optim.Optimizer:
+    """AdamW from torch or Lion from lion-pytorch, with the run's settings."""
+    lr, betas = settings["learning_rate"], tuple(settings["betas"])
+    if settings["optimizer_type"] == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=settings["eps"], weight_decay=settings["weight_decay"])
+    if settings["optimizer_type"] == "lion":
+        from lion_pytorch import Lion
+
+        return Lion(groups, lr=lr, betas=betas, weight_decay=settings["weight_decay"])
+    raise ValueError(f"unknown optimizer type {settings['optimizer_type']!r} (expected adamw or lion)")
+
+
+def warmup_steps(warmup_ratio: float, num_training_steps: int) -> int:
+    return math.ceil(warmup_ratio * num_training_steps)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, scheduler: str, warmup_ratio: float, num_training_steps: int):
+    """Linear warmup, then constant (none), linear decay or cosine decay, on `optimizer`."""
+    if scheduler not in SCHEDULER_NAMES:
+        raise ValueError(f"unknown scheduler {scheduler!r} (expected one of {', '.join(SCHEDULER_NAMES)})")
+    return get_scheduler(
+        SCHEDULER_NAMES[scheduler],
+        optimizer=optimizer,
+        num_warmup_steps=warmup_steps(warmup_ratio, num_training_steps),
+        num_training_steps=num_training_steps,
+    )
+
+
+def _study_trainer_class():
+    # Imported lazily: sentence-transformers pulls in most of transformers.
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer
+
+    class StudyTrainer(CrossEncoderTrainer):
+        """CrossEncoderTrainer whose optimizer and schedule come from the run settings."""
+
+        def __init__(self, *args, run_settings: dict, **kwargs):
+            self.run_settings = run_settings
+            super().__init__(*args, **kwargs)
+
+        def create_optimizer(self, model=None):
+            if self.optimizer is None:
+                s = self.run_settings
+                no_decay = None
+                if not s["decay_bias_and_norm"]:
+                    decay_names = set(self.get_decay_parameter_names(self.model))
+                    no_decay = {n for n, _ in self.model.named_parameters() if n not in decay_names}
+                groups = parameter_groups(self.model, s["weight_decay"], s["decay_bias_and_norm"], no_decay)
+                self.optimizer = make_optimizer(groups, s)
+            return self.optimizer
+
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            if self.lr_scheduler is None:
+                s = self.run_settings
+                self.lr_scheduler = make_scheduler(
+                    optimizer or self.optimizer, s["scheduler"], s["warmup_ratio"], num_training_steps
+                )
+            return self.lr_scheduler
+
+    return StudyTrainer
+
+
+def heldout_reranking_samples(heldout: pd.DataFrame, negatives: int, max_queries: int, seed: int) -> list[dict]:
+    """Reranking samples for the offline per-epoch evaluator.
+
+    Each held-out query with a positive passage is paired with its own negatives
+    plus passages of other held-out queries (sampled with `seed`), so the metric
+    is a ranking metric and not the near-trivial 1-positive-1-negative accuracy.
+    """
+    rng = random.Random(seed)
+    passages = sorted(set(heldout["passage"]))
+    samples = []
+    for query, group in sorted(heldout.groupby("query", sort=True), key=lambda item: item[0]):
+        positives = sorted(group.loc[group["label"] > 0.5, "passage"])
+        if not positives:
+            continue
+        own_negatives = sorted(group.loc[group["label"] <= 0.5, "passage"])
+        pool = [p for p in passages if p not in positives and p not in own_negatives]
+        sampled = rng.sample(pool, min(negatives, len(pool)))
+        samples.append({"query": query, "positive": positives, "negative": own_negatives + sampled})
+        if len(samples) >= max_queries:
+            break
+    if not samples:
+        raise ValueError("held-out pairs contain no query with a positive passage; cannot build the evaluator")
+    return samples
+
+
+def make_evaluator(spec: dict, heldout: pd.DataFrame, batch_size: int, seed: int):
+    from sentence_transformers.cross_encoder.evaluation import (
+        CrossEncoderNanoBEIREvaluator,
+        CrossEncoderRerankingEvaluator,
+    )
+
+    if spec["type"] == "nanobeir":
+        return CrossEncoderNanoBEIREvaluator(dataset_names=spec["datasets"], batch_size=batch_size)
+    samples = heldout_reranking_samples(heldout, spec["negatives"], spec["max_queries"], seed)
+    return CrossEncoderRerankingEvaluator(samples=samples, name="heldout", batch_size=batch_size, write_csv=False)
+
+
+def load_cross_encoder(model_path: str, settings: dict, revision: str | None = None):
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    return CrossEncoder(
+        model_path,
+        num_labels=1,
+        max_length=settings["max_length"],
+        revision=revision,
+        trust_remote_code=settings["trust_remote_code"],
+    )
+
+
+def checkpoint_epochs(work_dir: str | Path) -> dict[int, Path]:
+    """{epoch: checkpoint folder} from the trainer's `checkpoint-<step>` folders.
+
+    A checkpoint without trainer_state.json is incomplete (the trainer writes
+    that file last) and is ignored.
+    """
+    found: dict[int, Path] = {}
+    for folder in sorted(Path(work_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
+        state = folder / "trainer_state.json"
+        if not state.exists():
+            continue
+        epoch = json.loads(state.read_text())["epoch"]
+        found[int(round(epoch))] = folder
+    return found
+
+
+def export_checkpoint(checkpoint: Path, destination: Path) -> None:
+    """Copy a checkpoint's inference files (weights, config, tokenizer, state) to `destination`."""
+    staging = destination.with_name(f".{destination.name}.tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    shutil.copytree(checkpoint, staging, ignore=lambda _, names: [n for n in names if n in RESUME_ONLY_FILES])
+    if destination.exists():
+        shutil.rmtree(destination)
+    staging.rename(destination)
+
+
+def train_cross_encoder(
+    settings: dict,
+    model_path: str,
+    train_parquet: str | Path,
+    heldout_parquet: str | Path,
+    work_dir: str | Path,
+    epoch_dirs: list[str | Path],
+    state_path: str | Path,
+    seed: int,
+    revision: str | None = None,
+    resume: bool = True,
+) -> dict:
+    """Train one cross-encoder and export one model folder per epoch.
+
+    `work_dir` holds the trainer's resumable checkpoints; training resumes from
+    the newest complete one when `resume` is set. Returns a summary (best epoch
+    and its metric) that is also stored next to the trainer state.
+    """
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    work_dir, state_path = Path(work_dir), Path(state_path)
+    if len(epoch_dirs) != settings["epochs"]:
+        raise ValueError(f"expected {settings['epochs']} epoch folders, got {len(epoch_dirs)}")
+
+    # 1. model
+    torch.manual_seed(seed)
+    model = load_cross_encoder(model_path, settings, revision)
+    # 2. data
+    train = pd.read_parquet(train_parquet)
+    heldout = pd.read_parquet(heldout_parquet)
+    train_dataset = Dataset.from_pandas(train[["query", "passage", "label"]], preserve_index=False)
+    eval_dataset = Dataset.from_pandas(heldout[["query", "passage", "label"]], preserve_index=False)
+    # 3. loss and evaluator
+    loss = BinaryCrossEntropyLoss(model)
+    evaluator = make_evaluator(settings["evaluator"], heldout, settings["batch_size"], seed)
+    # 4. arguments
+    args = CrossEncoderTrainingArguments(
+        output_dir=str(work_dir),
+        num_train_epochs=settings["epochs"],
+        per_device_train_batch_size=settings["batch_size"],
+        per_device_eval_batch_size=settings["batch_size"],
+        learning_rate=settings["learning_rate"],
+        weight_decay=settings["weight_decay"],
+        bf16=settings["bf16"],
+        use_cpu=settings["use_cpu"],
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=None,
+        metric_for_best_model=settings["metric_for_best_model"],
+        load_best_model_at_end=False,  # every epoch is evaluated downstream; the best is recorded, not swapped in
+        logging_steps=settings["logging_steps"],
+        logging_first_step=True,
+        seed=seed,
+        data_seed=seed,
+        dataloader_num_workers=settings["dataloader_num_workers"],
+        report_to="none",
+        disable_tqdm=True,
+        run_name=f"{settings['model']}-{settings['optim']}-seed{seed}",
+    )
+    # 5. trainer
+    trainer = _study_trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        loss=loss,
+        evaluator=evaluator,
+        run_settings=settings,
+    )
+    # 6. train (resuming from the newest complete checkpoint, if any)
+    existing = checkpoint_epochs(work_dir) if resume else {}
+    resume_from = str(existing[max(existing)]) if existing else None
+    trainer.train(resume_from_checkpoint=resume_from)
+    trainer.save_state()
+    # 7. export every epoch
+    checkpoints = checkpoint_epochs(work_dir)
+    missing = [e for e in range(1, settings["epochs"] + 1) if e not in checkpoints]
+    if missing:
+        raise RuntimeError(f"training finished without checkpoints for epochs {missing} in {work_dir}")
+    for epoch, destination in enumerate(epoch_dirs, start=1):
+        export_checkpoint(checkpoints[epoch], Path(destination))
+    state = json.loads((work_dir / "trainer_state.json").read_text())
+    summary = {
+        "best_metric": state.get("best_metric"),
+        "best_checkpoint": state.get("best_model_checkpoint"),
+        "best_epoch": next((e for e, p in checkpoints.items() if str(p) == state.get("best_model_checkpoint")), None),
+        "metric_for_best_model": settings["metric_for_best_model"],
+        "resumed_from": resume_from,
+        "settings": settings,
+        "seed": seed,
+    }
+    state["study_summary"] = summary
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = state_path.with_name(f".{state_path.name}.tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(state_path)
+    return summary

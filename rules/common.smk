@@ -1,0 +1,199 @@
+# Configuration checks, wildcard constraints and input functions (no rules here).
+import glob
+import os
+import sys
+
+sys.path.insert(0, workflow.basedir)
+
+from crossopt.config import ConfigError, enabled_testsets, run_settings, validate_config
+
+try:
+    validate_config(config)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+MODELS = list(config["models"])
+OPTIMS = list(config["optimizers"])
+SEEDS = config["study"]["seeds"]
+EPOCHS = list(range(1, config["study"]["epochs"] + 1))
+TESTSETS = enabled_testsets(config)
+
+
+def _alternatives(values):
+    """A regex matching exactly these values; one that matches nothing when there are none."""
+    if not values:
+        return "(?!)"
+    return "|".join(re.escape(str(v)) for v in values)
+
+
+wildcard_constraints:
+    model=_alternatives(MODELS),
+    optim=_alternatives(OPTIMS),
+    seed=r"\d+",
+    epoch=r"\d+",
+    testset=_alternatives(config["testsets"]),
+
+
+def testset_spec(wildcards):
+    return config["testsets"][wildcards.testset]
+
+
+def testset_source_files(wildcards):
+    """The raw BEIR files a local test set is prepared from."""
+    spec = testset_spec(wildcards)
+    folder = beir_folder(wildcards.testset)
+    split = spec["split"]
+    return {
+        "corpus": f"{folder}/corpus.jsonl",
+        "queries": f"{folder}/queries.jsonl",
+        "qrels": f"{folder}/qrels/{split}.tsv",
+    }
+
+
+def beir_folder(testset):
+    spec = config["testsets"][testset]
+    if spec["source"] == "smoke":
+        return f"results/smoke/testsets/{testset}"
+    if spec["source"] == "beir":
+        return spec["path"]
+    raise WorkflowError(f"test set {testset!r} (source {spec['source']}) is not a local BEIR folder")
+
+
+def _keys_with_source(*sources):
+    return [t for t, s in config["testsets"].items() if s["source"] in sources]
+
+
+SMOKE_TESTSETS = _keys_with_source("smoke")
+LOCAL_TESTSETS = _keys_with_source("smoke", "beir")  # BEIR folders, indexed locally
+PYSERINI_TESTSETS = _keys_with_source("pyserini")  # bundled topics/qrels, prebuilt index
+V11_TESTSETS = _keys_with_source("msmarco_v11")  # candidates given with the queries
+BM25_TESTSETS = LOCAL_TESTSETS + PYSERINI_TESTSETS
+
+
+def local_index(wildcards):
+    """The Lucene index folder a local test set is searched in (none for prebuilt indexes)."""
+    return f"results/indexes/{wildcards.testset}" if wildcards.testset in LOCAL_TESTSETS else []
+
+
+def index_argument(wildcards):
+    """Pyserini's --index: the local folder, or the prebuilt index name."""
+    if wildcards.testset in LOCAL_TESTSETS:
+        return f"results/indexes/{wildcards.testset}"
+    return testset_spec(wildcards)["retrieval"]["index"]
+
+
+def candidate_inputs(wildcards):
+    inputs = {
+        "run": f"results/runs/bm25/{wildcards.testset}.trec",
+        "topics": f"results/testsets/{wildcards.testset}/topics.tsv",
+    }
+    if wildcards.testset in LOCAL_TESTSETS:
+        inputs["collection"] = f"results/testsets/{wildcards.testset}/collection/docs.jsonl"
+    return inputs
+
+
+def first_stage(testset):
+    """'bm25' for retrieved candidates, 'given' for candidates that come with the queries."""
+    return "given" if testset in V11_TESTSETS else "bm25"
+
+
+def triplet_tables(wildcards):
+    """The generated triplet tables (smoke); the hub data is downloaded by the rule itself."""
+    if config["data"]["source"] == "smoke":
+        return {k: f"results/smoke/train/{k}.parquet" for k in ("corpus", "queries", "triplets")}
+    return {}
+
+
+def base_model(wildcards):
+    """Local folder of a tiny model, or nothing for a hub model (downloaded by training)."""
+    spec = config["models"][wildcards.model]
+    return f"results/base_models/{wildcards.model}" if spec["source"] == "tiny" else []
+
+
+def epoch_dirs(model="{model}", optim="{optim}", seed="{seed}"):
+    return [f"results/models/{model}/{optim}/seed{seed}/epoch{e}" for e in EPOCHS]
+
+
+def eval_json(model, optim, seed, epoch, testset):
+    return f"results/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.json"
+
+
+def first_stage_eval_json(testset):
+    return f"results/eval/{first_stage(testset)}/{testset}.json"
+
+
+def all_evaluations():
+    return [
+        eval_json(m, o, s, e, t)
+        for m in MODELS
+        for o in OPTIMS
+        for s in SEEDS
+        for e in EPOCHS
+        for t in TESTSETS
+    ] + [first_stage_eval_json(t) for t in TESTSETS]
+
+
+# --- the paper (rules/paper.smk)
+
+
+def _paper_config(wildcards):
+    """Only the config sections the paper reads, so other changes do not rebuild it."""
+    return {key: config[key] for key in ("models", "optimizers", "study", "data", "training",
+                                         "testsets", "table", "paper")}
+
+
+def _paper_runs(wildcards):
+    """Settings of every (model, optimizer) run, overrides applied (crossopt.config)."""
+    return {model: {optim: run_settings(config, model, optim) for optim in config["optimizers"]}
+            for model in config["models"]}
+
+
+def _paper_results_table(wildcards):
+    """The results TSV the paper is written from."""
+    if config["paper"]["results"] == "reported":
+        return config["paper"]["reported_table"]
+    return "results/table.tsv"
+
+
+def _paper_figure_model():
+    key = config["paper"]["figure_model"]
+    if key not in config["models"]:
+        raise ValueError(f"config paper.figure_model: {key!r} is not a key of models")
+    return key
+
+
+def _paper_training_logs(wildcards):
+    """trainer_state.json per optimizer display name for the figure model, or {} if none.
+
+    Computed runs log under results/models; for reported results the researcher may
+    supply logs under paper.training_logs as {model}/{optim}/trainer_state.json.
+    """
+    model = _paper_figure_model()
+    if config["paper"]["results"] == "computed":
+        seed = config["study"]["seeds"][0]
+        pattern = "results/models/{model}/{optim}/seed{seed}/trainer_state.json"
+    elif config["paper"].get("training_logs"):
+        seed = None
+        pattern = os.path.join(config["paper"]["training_logs"], "{model}", "{optim}",
+                               "trainer_state.json")
+    else:
+        return {}
+    return {spec["name"]: pattern.format(model=model, optim=optim, seed=seed)
+            for optim, spec in config["optimizers"].items()}
+
+
+def _paper_generated(wildcards):
+    """Every generated file the LaTeX sources \\input or include."""
+    files = expand("results/paper/{name}.tex",
+                   name=["macros", "training", "authors", "models_table", "hyperparameters",
+                         "results_table", "difference_table", "comparison"])
+    files.append("results/figures/epochs.pdf")
+    if _paper_training_logs(wildcards):
+        files.append("results/figures/training_curves.pdf")
+    return files
+
+
+def _paper_sources(wildcards):
+    """Hand-written LaTeX sections, bibliography and TikZ figures (not the build dir)."""
+    return sorted(["paper/references.bib"]
+                  + glob.glob("paper/sections/*.tex") + glob.glob("paper/figures/*.tex"))

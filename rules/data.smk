@@ -1,0 +1,51 @@
+rule smoke_collection:
+    output:
+        corpus="results/smoke/train/corpus.parquet",
+        queries="results/smoke/train/queries.parquet",
+        triplets="results/smoke/train/triplets.parquet",
+        testsets=expand(
+            "results/smoke/testsets/{testset}/{name}",
+            testset=SMOKE_TESTSETS,
+            name=["corpus.jsonl", "queries.jsonl", "qrels/test.tsv"],
+        ),
+    params:
+        settings=config.get("smoke", {}),
+        testsets={t: (f"results/smoke/testsets/{t}", config["testsets"][t]["graded"]) for t in SMOKE_TESTSETS},
+    log:
+        "logs/data/smoke_collection.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/smoke_collection.py"
+
+
+rule training_pairs:
+    input:
+        unpack(triplet_tables),
+    output:
+        train="results/data/train.parquet",
+        heldout="results/data/heldout.parquet",
+    params:
+        data=config["data"],
+    log:
+        "logs/data/training_pairs.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/training_pairs.py"
+
+
+rule tiny_model:
+    input:
+        train="results/data/train.parquet",
+    output:
+        directory("results/base_models/{model}"),
+    params:
+        spec=lambda wildcards: config["models"][wildcards.model],
+        seed=SEEDS[0],
+    log:
+        "logs/data/tiny_model/{model}.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/tiny_model.py"

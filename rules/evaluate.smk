@@ -1,0 +1,37 @@
+rule evaluate:
+    input:
+        run="results/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.trec",
+        qrels="results/testsets/{testset}/qrels.txt",
+    output:
+        "results/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.json",
+    params:
+        spec=testset_spec,
+        system=lambda wildcards: f"{wildcards.model}/{wildcards.optim}/seed{wildcards.seed}/epoch{wildcards.epoch}",
+        recall_depths=[],
+    log:
+        "logs/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+rule evaluate_first_stage:
+    input:
+        run="results/runs/{stage}/{testset}.trec",
+        qrels="results/testsets/{testset}/qrels.txt",
+    output:
+        "results/eval/{stage}/{testset}.json",
+    params:
+        spec=testset_spec,
+        system="{stage}",
+        # The candidates' recall at depth k bounds what any reranker can reach.
+        recall_depths=lambda wildcards: testset_spec(wildcards)["recall_depths"],
+    log:
+        "logs/eval/{stage}/{testset}.log",
+    wildcard_constraints:
+        stage="bm25|given",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/evaluate.py"

@@ -1,0 +1,112 @@
+# The paper: generated LaTeX (results/paper/*.tex), figures (results/figures/*.pdf) and
+# the PDF (paper/build/main.pdf). Results come from the researcher's reported table or the
+# workflow's own results/table.tsv, as config["paper"]["results"] says.
+# Input functions (_paper_*) live in rules/common.smk.
+
+
+rule paper_macros:
+    input:
+        table=_paper_results_table,
+    output:
+        "results/paper/macros.tex",
+    params:
+        config=_paper_config,
+        runs=_paper_runs,
+    log:
+        "logs/paper/macros.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/paper_macros.py"
+
+
+rule paper_results_tables:
+    input:
+        table=_paper_results_table,
+    output:
+        results="results/paper/results_table.tex",
+        differences="results/paper/difference_table.tex",
+        comparison="results/paper/comparison.tex",
+    params:
+        config=_paper_config,
+    log:
+        "logs/paper/results_tables.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/paper_results_tables.py"
+
+
+rule paper_setup_tables:
+    output:
+        models="results/paper/models_table.tex",
+        hyperparameters="results/paper/hyperparameters.tex",
+        authors="results/paper/authors.tex",
+    params:
+        config=_paper_config,
+        runs=_paper_runs,
+    log:
+        "logs/paper/setup_tables.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/paper_setup_tables.py"
+
+
+rule paper_training_summary:
+    input:
+        unpack(_paper_training_logs),
+    output:
+        "results/paper/training.tex",
+    params:
+        model_name=lambda wildcards: config["models"][_paper_figure_model()]["name"],
+    log:
+        "logs/paper/training_summary.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/paper_training_summary.py"
+
+
+rule paper_figure_training:
+    input:
+        unpack(_paper_training_logs),
+    output:
+        "results/figures/training_curves.pdf",
+    log:
+        "logs/paper/figure_training.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/paper_figure_training.py"
+
+
+rule paper_figure_epochs:
+    input:
+        table=_paper_results_table,
+    output:
+        "results/figures/epochs.pdf",
+    log:
+        "logs/paper/figure_epochs.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/paper_figure_epochs.py"
+
+
+rule paper_pdf:
+    input:
+        main="paper/main.tex",
+        sources=_paper_sources,
+        generated=_paper_generated,
+    output:
+        "paper/build/main.pdf",
+    params:
+        # Sources keep their paths below the folder of main.tex when staged.
+        source_root=lambda wildcards, input: os.path.dirname(input.main),
+    log:
+        "logs/paper/main.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/paper_build.py"

@@ -1,0 +1,24 @@
+rule train:
+    input:
+        base=base_model,
+        train="results/data/train.parquet",
+        heldout="results/data/heldout.parquet",
+    output:
+        epochs=[directory(path) for path in epoch_dirs()],
+        state="results/models/{model}/{optim}/seed{seed}/trainer_state.json",
+    params:
+        settings=lambda wildcards: run_settings(config, wildcards.model, wildcards.optim),
+        model_source=lambda wildcards: config["models"][wildcards.model],
+        work_dir="results/train/{model}/{optim}/seed{seed}",
+        backend=config["training"]["backend"],
+    log:
+        "logs/train/{model}/{optim}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{model}/{optim}/seed{seed}.tsv"
+    threads: 1
+    resources:
+        gpu=1 if config["training"]["backend"] == "local" and not config["training"]["use_cpu"] else 0,
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/train.py"

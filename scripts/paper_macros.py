@@ -1,0 +1,29 @@
+"""Snakemake script: the paper's number macros and switches, from a results table and config."""
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crossopt import paper
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(table: str, output: str, log: str, *, config: dict, runs: dict) -> None:
+    """`config` holds the sections in paper.PAPER_CONFIG_KEYS; `runs` the per-run settings."""
+    logging.basicConfig(filename=log, level=logging.INFO, force=True)
+    rows = paper.read_results(table)
+    reference, candidate = paper.compared_optimizers(config["optimizers"])
+    macros = paper.config_macros(config, runs)
+    macros.update(paper.result_macros(rows, reference=reference, candidate=candidate,
+                                      threshold=config["paper"]["noise_threshold"]))
+    flags = paper.switches(config, runs, rows)
+    Path(output).write_text(paper.render_macros(macros, flags), encoding="utf-8")
+    logging.info("wrote %d macros and switches %s from %s to %s", len(macros), flags, table,
+                 output)
+
+
+if __name__ == "__main__":
+    main(snakemake.input.table, snakemake.output[0], snakemake.log[0],
+         config=snakemake.params.config, runs=snakemake.params.runs)

@@ -1,0 +1,29 @@
+"""Snakemake script: model table, hyperparameter table and author block, from config only."""
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crossopt import paper
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(models_tex: str, hyperparameters_tex: str, authors_tex: str, log: str, *,
+         config: dict, runs: dict) -> None:
+    """`config` holds the sections in paper.PAPER_CONFIG_KEYS; `runs` the per-run settings."""
+    logging.basicConfig(filename=log, level=logging.INFO, force=True)
+    outputs = {
+        models_tex: paper.models_table(config, runs),
+        hyperparameters_tex: paper.hyperparameter_table(config),
+        authors_tex: paper.authors_block(config["paper"]["authors"]),
+    }
+    for path, text in outputs.items():
+        Path(path).write_text(text, encoding="utf-8")
+        logging.info("wrote %s", path)
+
+
+if __name__ == "__main__":
+    main(snakemake.output.models, snakemake.output.hyperparameters, snakemake.output.authors,
+         snakemake.log[0], config=snakemake.params.config, runs=snakemake.params.runs)

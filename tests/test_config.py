@@ -1,0 +1,108 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crossopt.config import ConfigError, load_config, run_settings, validate_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def smoke():
+    return yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "config/smoke.yaml"])
+def test_shipped_configs_validate(name):
+    config = load_config(ROOT / name)
+    assert set(config["optimizers"]) == {"adamw", "lion"}
+    assert set(config["models"]) == {"minilm", "gte", "modernbert"}
+    assert config["study"]["epochs"] == 3
+
+
+def test_real_config_matches_the_brief():
+    config = load_config(ROOT / "config.yaml")
+    assert config["study"]["seeds"] == [12]
+    assert config["training"]["batch_size"] == 64
+    assert config["data"]["pairs"] == 2_000_000
+    assert config["models"]["minilm"]["learning_rate"] == 2e-5
+    assert config["models"]["gte"]["learning_rate"] == 2e-5
+    assert config["models"]["modernbert"]["learning_rate"] == 2e-6
+    assert config["models"]["modernbert"]["scheduler"] == "cosine"
+    assert config["optimizers"]["lion"]["betas"] == [0.9, 0.99]
+    assert all(o["weight_decay"] == 0.01 for o in config["optimizers"].values())
+    assert config["models"]["gte"]["trust_remote_code"] is True
+    assert all(len(m["revision"]) == 40 for m in config["models"].values())
+
+
+def test_unknown_key_is_named():
+    config = smoke()
+    config["models"]["minilm"]["lerning_rate"] = 1e-3
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert "unknown key 'lerning_rate' in 'models.minilm'" in str(error.value)
+
+
+def test_wrong_type_is_named():
+    config = smoke()
+    config["training"]["batch_size"] = "sixty-four"
+    with pytest.raises(ConfigError, match=r"'training.batch_size': 'sixty-four' is not of type 'integer'"):
+        validate_config(config)
+
+
+def test_missing_required_key_is_named():
+    config = smoke()
+    del config["models"]["gte"]["learning_rate"]
+    with pytest.raises(ConfigError, match=r"missing required key 'models.gte.learning_rate'"):
+        validate_config(config)
+
+
+def test_hub_model_needs_a_pinned_revision():
+    config = smoke()
+    config["models"]["gte"] = {"name": "GTE", "source": "hub", "hub_id": "x/y", "learning_rate": 1e-5, "scheduler": "none"}
+    with pytest.raises(ConfigError, match="revision"):
+        validate_config(config)
+
+
+def test_bad_enum_and_cross_references():
+    config = smoke()
+    config["optimizers"]["lion"]["type"] = "sgd"
+    with pytest.raises(ConfigError, match=r"'optimizers.lion.type'"):
+        validate_config(config)
+    config = smoke()
+    config["overrides"] = {"bert": {"lion": {"learning_rate": 1e-4}}}
+    with pytest.raises(ConfigError, match=r"'overrides.bert': no such model"):
+        validate_config(config)
+    config = smoke()
+    config["table"]["columns"]["MAP"]["testset"] = "dl20"
+    with pytest.raises(ConfigError, match=r"'table.columns.MAP.testset': no such test set 'dl20'"):
+        validate_config(config)
+
+
+def test_defaults_are_filled_and_overrides_apply():
+    config = validate_config(smoke())
+    assert config["testsets"]["smoke-dl"]["missing_queries"] == "skip"
+    assert config["training"]["decay_bias_and_norm"] is True
+    lion = run_settings(config, "minilm", "lion")
+    adamw = run_settings(config, "minilm", "adamw")
+    assert lion["learning_rate"] == 1e-4 and adamw["learning_rate"] == 5e-4
+    assert lion["optimizer_type"] == "lion" and lion["betas"] == [0.9, 0.99]
+    with pytest.raises(ConfigError, match="unknown model key 'bert'"):
+        run_settings(config, "bert", "lion")
+
+
+def test_validation_does_not_depend_on_key_order():
+    a = validate_config(smoke())
+    b = validate_config(dict(reversed(list(copy.deepcopy(smoke()).items()))))
+    assert a == b
+
+
+def test_conda_environment_pins_match_requirements():
+    requirements = {
+        line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    env = yaml.safe_load((ROOT / "envs" / "study.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert set(pip) - {"torch==2.13.0"} == requirements

@@ -1,0 +1,114 @@
+"""End to end: the smoke study through Snakemake, offline, on CPU (a few minutes).
+
+One module-scoped run of the whole DAG feeds every test here; the later tests
+rerun parts of it and check what reruns and that reruns reproduce files exactly.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crossopt.report import TABLE_HEADER
+from crossopt.trec import read_run
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(ROOT / "config" / "smoke.yaml"), "--cores", "2", *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    if shutil.which("java") is None:
+        pytest.skip("Java is not installed: Pyserini's BM25 stage cannot run (apt-get install default-jre-headless)")
+    workdir = tmp_path_factory.mktemp("smoke")
+    snakemake(workdir, "results/table.tsv", "paper")
+    return workdir
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_table_has_every_row_and_valid_values(study):
+    lines = (study / "results" / "table.tsv").read_text().splitlines()
+    header, rows = lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
+    assert header == TABLE_HEADER
+    assert rows[0][:3] == ["BM25", "-", "-"]
+    expected = {(m, o, str(e)) for m in ("MiniLM-L12-H384", "GTE-multilingual-base", "ModernBERT-base")
+                for o in ("AdamW", "Lion") for e in (1, 2, 3)}
+    assert {tuple(r[:3]) for r in rows[1:]} == expected and len(rows) == 19
+    for row in rows:
+        values = [float(v) for v in row[3:]]
+        assert all(0.0 <= v <= 1.0 for v in values), row
+    # BM25 finds some but not all relevant passages: there is room for reranking.
+    bm25 = [float(v) for v in rows[0][3:]]
+    assert 0.05 < bm25[0] < 0.95
+
+
+def test_every_epoch_checkpoint_and_run_exists(study):
+    for model in ("minilm", "gte", "modernbert"):
+        for optim in ("adamw", "lion"):
+            base = study / "results" / "models" / model / optim / "seed12"
+            assert (base / "trainer_state.json").exists()
+            for epoch in (1, 2, 3):
+                assert (base / f"epoch{epoch}" / "config.json").exists()
+                assert not (base / f"epoch{epoch}" / "optimizer.pt").exists()
+                for testset in ("smoke-dl", "smoke-dev"):
+                    run = study / "results" / "runs" / model / optim / "seed12" / f"epoch{epoch}" / f"{testset}.trec"
+                    entries = read_run(run)
+                    by_query = {}
+                    for e in entries:
+                        by_query.setdefault(e.qid, []).append(e.score)
+                    assert all(all(a > b for a, b in zip(s, s[1:])) for s in by_query.values())
+
+
+def test_smoke_paper_is_built_and_marked_as_toy(study):
+    pdf = study / "paper" / "build" / "main.pdf"
+    assert pdf.exists() and pdf.stat().st_size > 10_000
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", "-l", "1", str(pdf), "-"], capture_output=True, text=True).stdout
+        assert "smoke" in text.lower() or "toy" in text.lower()
+
+
+def test_forcerun_rerank_reruns_only_what_depends_on_it(study):
+    result = snakemake(study, "results/table.tsv", "-n", "--forcerun", "rerank", "--quiet", "rules")
+    jobs = result.stdout + result.stderr
+    assert "rerank" in jobs and "evaluate" in jobs and "results_table" in jobs
+    for upstream in ("train ", "bm25_search", "bm25_index", "smoke_collection", "tiny_model"):
+        assert upstream not in jobs, jobs
+
+
+def test_retraining_reproduces_identical_run_files(study):
+    runs = sorted((study / "results" / "runs" / "minilm" / "adamw").rglob("*.trec"))
+    before = {p: digest(p) for p in runs}
+    for folder in ("results/models/minilm/adamw", "results/train/minilm/adamw", "results/runs/minilm/adamw"):
+        shutil.rmtree(study / folder)
+    snakemake(study, "results/table.tsv", "paper")
+    assert {p: digest(p) for p in runs} == before
+
+
+def test_config_typo_stops_the_workflow_naming_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "config" / "smoke.yaml").read_text().replace("batch_size: 16", "batch_sise: 16"))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(bad), "--cores", "1", "-n", "results/table.tsv"],
+        capture_output=True, text=True, env=env,
+    )
+    assert result.returncode != 0
+    assert "unknown key 'batch_sise' in 'training'" in result.stdout + result.stderr
