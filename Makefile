@@ -18,7 +18,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 smoke: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --configfile config/smoke.yaml --cores $(CORES) results/table.tsv paper
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --configfile config/smoke.yaml --cores $(CORES) all
 
 test: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q

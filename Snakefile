@@ -7,6 +7,7 @@
 # results/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.trec
 # results/eval/.../{testset}.json                                 aggregate and per-query measures
 # results/table.tsv                                               the brief's table
+# results/stats/significance.tsv                                 paired tests, Lion vs AdamW and vs BM25
 # paper/build/main.pdf                                            the IEEE paper (rules/paper.smk)
 #
 # Run:   snakemake --cores 4 results/table.tsv                    (config.yaml: the real study)
@@ -33,12 +34,14 @@ include: "rules/train.smk"
 include: "rules/rerank.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/stats.smk"
 include: "rules/paper.smk"
 
 
 rule all:
     input:
         "results/table.tsv",
+        "results/stats/significance.tsv",
         "paper/build/main.pdf",
 
 

@@ -108,6 +108,9 @@ def _cross_reference_problems(config: dict) -> list[str]:
             problems.append(f"'table.columns.{column}.testset': no such test set {spec['testset']!r}")
         elif not config["testsets"][spec["testset"]]["enabled"]:
             problems.append(f"'table.columns.{column}.testset': test set {spec['testset']!r} is disabled")
+    baseline = config.get("statistics", {}).get("baseline_optimizer")
+    if baseline is not None and baseline not in config["optimizers"]:
+        problems.append(f"'statistics.baseline_optimizer': no such optimizer {baseline!r}")
     figure_model = config.get("paper", {}).get("figure_model")
     if figure_model is not None and figure_model not in config["models"]:
         problems.append(f"'paper.figure_model': no such model {figure_model!r} (models: {', '.join(config['models'])})")

@@ -92,8 +92,14 @@ def evaluate_run(
 
 
 def evaluate_files(run_path, qrels_path, output, testset: str, system: str, relevance_level: int = 1,
-                   missing_queries: str = "skip", recall_depths: tuple[int, ...] = ()) -> dict:
-    """Evaluate a run file against a qrels file and write the JSON report atomically."""
+                   missing_queries: str = "skip", recall_depths: tuple[int, ...] = (),
+                   extra_levels: tuple[int, ...] = ()) -> dict:
+    """Evaluate a run file against a qrels file and write the JSON report atomically.
+
+    The top-level values use `relevance_level`; each of `extra_levels` is stored
+    too under `other_levels[str(level)]` (e.g. TREC DL's official level 2 next to
+    trec_eval's default 1), so either convention can be tabulated without rerunning.
+    """
     run = run_to_dict(read_run(run_path))
     qrels = qrels_to_dict(read_qrels(qrels_path))
     report = {
@@ -102,7 +108,14 @@ def evaluate_files(run_path, qrels_path, output, testset: str, system: str, rele
         "run": str(run_path),
         "qrels": str(qrels_path),
         **evaluate_run(run, qrels, relevance_level, missing_queries, tuple(recall_depths)),
+        "other_levels": {},
     }
+    for level in extra_levels:
+        if level != relevance_level:
+            other = evaluate_run(run, qrels, level, missing_queries, tuple(recall_depths))
+            report["other_levels"][str(level)] = {
+                key: other[key] for key in ("relevance_level", "n_queries_with_relevant", "aggregate", "per_query")
+            }
     atomic_write_text(output, json.dumps(report, indent=1, sort_keys=True) + "\n")
     return report
 
@@ -110,3 +123,14 @@ def evaluate_files(run_path, qrels_path, output, testset: str, system: str, rele
 def load_report(path: str | Path) -> dict:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def at_level(report: dict, level: int | None) -> dict:
+    """The part of a report (aggregate, per_query, ...) at a relevance level.
+
+    None, the report's own level, or a level the report did not store give the
+    report's own values; callers that must not fall back check `other_levels`.
+    """
+    if level is None or level == report["relevance_level"]:
+        return report
+    return report.get("other_levels", {}).get(str(level), report)

@@ -12,7 +12,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Callable, Mapping
 
-from .evaluate import load_report
+from .evaluate import at_level, load_report
 from .trec import atomic_write_text
 
 TABLE_HEADER = ["Base Model", "Optimizer", "Epoch", "NDCG@10", "MAP", "MRR@10", "Recall@10", "R-Prec", "P@10"]
@@ -24,19 +24,29 @@ def format_value(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def table_rows(config: dict, eval_path: Callable[..., str], bm25_paths: Mapping[str, str]) -> list[list[str]]:
+def table_rows(config: dict, eval_path: Callable[..., str], bm25_paths: Mapping[str, str],
+               level: int | None = None) -> list[list[str]]:
     """Rows of the table.
 
     `eval_path(model, optim, seed, epoch, testset)` locates a reranker's evaluation
     JSON; `bm25_paths` maps each test set with BM25 candidates to its BM25
     evaluation. A column on a test set without BM25 candidates (MS MARCO v1.1,
     whose passages come with the queries) is left empty in the BM25 row.
+    `level` picks the relevance level of the binary measures on the test sets
+    that store it (see `evaluate.at_level`); None is each test set's configured level.
     """
     columns: Mapping[str, Mapping[str, str]] = config["table"]["columns"]
     rows = []
     bm25 = {testset: load_report(path) for testset, path in bm25_paths.items()}
+    reports: dict[str, dict] = {}
+
+    def report(path: str) -> dict:
+        if path not in reports:
+            reports[path] = load_report(path)
+        return reports[path]
+
     rows.append(["BM25", "-", "-"] + [
-        format_value(bm25[c["testset"]]["aggregate"][c["measure"]] if c["testset"] in bm25 else None)
+        format_value(at_level(bm25[c["testset"]], level)["aggregate"][c["measure"]] if c["testset"] in bm25 else None)
         for c in (columns[name] for name in METRIC_COLUMNS)
     ])
     for model, model_spec in config["models"].items():
@@ -46,7 +56,8 @@ def table_rows(config: dict, eval_path: Callable[..., str], bm25_paths: Mapping[
                 for name in METRIC_COLUMNS:
                     spec = columns[name]
                     per_seed = [
-                        load_report(eval_path(model, optim, seed, epoch, spec["testset"]))["aggregate"][spec["measure"]]
+                        at_level(report(eval_path(model, optim, seed, epoch, spec["testset"])), level)
+                        ["aggregate"][spec["measure"]]
                         for seed in config["study"]["seeds"]
                     ]
                     values.append(format_value(mean(per_seed)))

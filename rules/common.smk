@@ -122,6 +122,11 @@ def first_stage_eval_json(testset):
     return f"results/eval/{first_stage(testset)}/{testset}.json"
 
 
+def extra_levels():
+    """Relevance levels stored besides the configured ones; each gets a second table."""
+    return sorted({level for t in TESTSETS for level in config["testsets"][t]["extra_relevance_levels"]})
+
+
 def all_evaluations():
     return [
         eval_json(m, o, s, e, t)

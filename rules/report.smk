@@ -2,12 +2,15 @@ rule results_table:
     input:
         all_evaluations(),
     output:
-        "results/table.tsv",
+        table="results/table.tsv",
+        # The same table with binary measures at another relevance level (e.g. TREC DL's level 2).
+        other_levels=expand("results/table_level{level}.tsv", level=extra_levels()),
     params:
         # Callables: Snakemake would try to fill in the braces of a plain string.
         eval_pattern=lambda wildcards: eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}"),
         # The BM25 row shows only test sets whose candidates come from BM25.
         bm25_paths=lambda wildcards: {t: f"results/eval/bm25/{t}.json" for t in TESTSETS if first_stage(t) == "bm25"},
+        levels=extra_levels(),
     log:
         "logs/report/table.log",
     conda:

@@ -16,6 +16,7 @@ def main(run: str, qrels: str, output: str, testset: str, system: str, spec: dic
         relevance_level=spec["relevance_level"],
         missing_queries=spec["missing_queries"],
         recall_depths=tuple(recall_depths),
+        extra_levels=tuple(spec["extra_relevance_levels"]),
     )
     print(report["aggregate"])
 

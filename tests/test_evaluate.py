@@ -77,3 +77,18 @@ def test_evaluate_files_writes_json(tmp_path):
     assert report["relevance_level"] == 2 and report["testset"] == "t"
     assert report["aggregate"]["map"] == pytest.approx(1.0)
     assert report["per_query"]["q1"]["ndcg_cut_10"] == pytest.approx(1.0)
+
+
+def test_extra_relevance_levels_are_stored_and_selectable(tmp_path):
+    from crossopt.evaluate import at_level
+
+    run = tmp_path / "run.trec"
+    run.write_text("q1 Q0 d1 1 3.0 s\nq1 Q0 d2 2 2.0 s\nq1 Q0 d3 3 1.0 s\n")
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("q1 0 d1 1\nq1 0 d2 0\nq1 0 d3 2\n")
+    report = evaluate_files(run, qrels, tmp_path / "e.json", "t", "s", relevance_level=1, extra_levels=(1, 2))
+    assert list(report["other_levels"]) == ["2"]  # the primary level is not stored twice
+    assert report["aggregate"]["map"] == pytest.approx((1 + 2 / 3) / 2)
+    assert at_level(report, 2)["aggregate"]["map"] == pytest.approx(1 / 3)  # only d3 counts, at rank 3
+    assert at_level(report, 2)["aggregate"]["ndcg_cut_10"] == report["aggregate"]["ndcg_cut_10"]
+    assert at_level(report, 1) is report and at_level(report, None) is report

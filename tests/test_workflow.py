@@ -35,7 +35,7 @@ def study(tmp_path_factory):
     if shutil.which("java") is None:
         pytest.skip("Java is not installed: Pyserini's BM25 stage cannot run (apt-get install default-jre-headless)")
     workdir = tmp_path_factory.mktemp("smoke")
-    snakemake(workdir, "results/table.tsv", "paper")
+    snakemake(workdir, "all")
     return workdir
 
 
@@ -57,6 +57,21 @@ def test_table_has_every_row_and_valid_values(study):
     # BM25 finds some but not all relevant passages: there is room for reranking.
     bm25 = [float(v) for v in rows[0][3:]]
     assert 0.05 < bm25[0] < 0.95
+
+
+def test_second_relevance_level_table_and_significance(study):
+    level1 = (study / "results" / "table.tsv").read_text().splitlines()
+    level2 = (study / "results" / "table_level2.tsv").read_text().splitlines()
+    assert level1[0] == level2[0] and len(level1) == len(level2)
+    # nDCG@10 uses grades, so it is the same at both levels; MAP counts fewer relevant passages at level 2.
+    assert [r.split("\t")[3] for r in level1] == [r.split("\t")[3] for r in level2]
+    assert [r.split("\t")[4] for r in level1] != [r.split("\t")[4] for r in level2]
+    significance = (study / "results" / "stats" / "significance.tsv").read_text().splitlines()
+    header = significance[0].split("\t")
+    families = {line.split("\t")[header.index("family")] for line in significance[1:]}
+    assert families == {"lion_vs_adamw", "vs_bm25"}
+    # 3 models x 3 epochs x 6 table columns
+    assert sum(line.startswith("lion_vs_adamw") for line in significance[1:]) == 54
 
 
 def test_every_epoch_checkpoint_and_run_exists(study):
@@ -97,7 +112,7 @@ def test_retraining_reproduces_identical_run_files(study):
     before = {p: digest(p) for p in runs}
     for folder in ("results/models/minilm/adamw", "results/train/minilm/adamw", "results/runs/minilm/adamw"):
         shutil.rmtree(study / folder)
-    snakemake(study, "results/table.tsv", "paper")
+    snakemake(study, "all")
     assert {p: digest(p) for p in runs} == before
 
 
@@ -112,3 +127,23 @@ def test_config_typo_stops_the_workflow_naming_the_key(tmp_path):
     )
     assert result.returncode != 0
     assert "unknown key 'batch_sise' in 'training'" in result.stdout + result.stderr
+
+
+def test_real_config_dag_offline():
+    """The default config.yaml plans the whole study without touching the network."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               HF_HUB_OFFLINE="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(ROOT),
+         "--cores", "1", "-n", "--quiet", "rules", "all"],
+        capture_output=True, text=True, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = {}
+    for line in result.stdout.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1].isdigit():
+            counts[fields[0]] = int(fields[1])
+    assert counts["train"] == 6  # 3 models x 2 optimizers x 1 seed, 3 epoch checkpoints each
+    assert counts["rerank"] == 36 and counts["evaluate"] == 36  # 18 checkpoints x 2 enabled test sets
+    assert counts["prepare_pyserini_testset"] == 1 and counts["prepare_msmarco_v11_testset"] == 1

@@ -1,0 +1,136 @@
+"""The study's significance analysis, from the per-query values of every evaluation.
+
+Two families of paired comparisons, each Holm-corrected on its own:
+
+* ``<optim>_vs_<baseline>`` (e.g. ``lion_vs_adamw``): for every model, epoch and
+  table column, the optimizer against the baseline optimizer. This is the
+  family the paper's optimizer claims rest on.
+* ``vs_bm25``: every reranker (model, optimizer, epoch) against the BM25
+  candidates it reranked, on the table columns whose test set has BM25
+  candidates.
+
+With several seeds a system's per-query value is its mean over seeds, so the
+tests are across queries, the unit of sampling in IR evaluation. The per-system
+summary (`system_means`) gives each mean a bootstrap interval over queries and,
+with several seeds, the spread of the aggregate over seeds.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import pandas as pd
+
+from .evaluate import load_report
+from .stats import bootstrap_ci, compare_runs, mean_over_seeds, per_query_measure, seed_summary, significance_table
+
+EvalPath = Callable[[str, str, int, int, str], str]
+
+
+def _columns(config: dict) -> list[tuple[str, str, str]]:
+    """(column name, test set, measure) of the results table."""
+    return [(name, spec["testset"], spec["measure"]) for name, spec in config["table"]["columns"].items()]
+
+
+def _system_per_query(config: dict, eval_path: EvalPath, model: str, optim: str, epoch: int, testset: str,
+                      measure: str, cache: dict) -> dict[str, float]:
+    """Per-query values of one reranker, averaged over the configured seeds."""
+    per_seed = []
+    for seed in config["study"]["seeds"]:
+        path = eval_path(model, optim, seed, epoch, testset)
+        if path not in cache:
+            cache[path] = load_report(path)
+        per_seed.append(per_query_measure(cache[path], measure))
+    return mean_over_seeds(per_seed)
+
+
+def _label(model: str, optim: str, epoch: int) -> str:
+    return f"{model}/{optim}/epoch{epoch}"
+
+
+def study_significance(config: dict, eval_path: EvalPath, bm25_paths: Mapping[str, str]) -> pd.DataFrame:
+    """Every comparison of both families, as one table (see `crossopt.stats.SIGNIFICANCE_COLUMNS`)."""
+    settings = config["statistics"]
+    baseline = settings["baseline_optimizer"]
+    options = dict(n_permutations=settings["permutations"], n_resamples=settings["bootstrap_resamples"],
+                   seed=settings["seed"], level=settings["confidence"])
+    cache: dict = {}
+    epochs = range(1, config["study"]["epochs"] + 1)
+    tables = []
+    for optim in config["optimizers"]:
+        if optim == baseline:
+            continue
+        records = []
+        for model in config["models"]:
+            for epoch in epochs:
+                for _, testset, measure in _columns(config):
+                    a = _system_per_query(config, eval_path, model, optim, epoch, testset, measure, cache)
+                    b = _system_per_query(config, eval_path, model, baseline, epoch, testset, measure, cache)
+                    records.append(compare_runs(
+                        a, b, system_a=_label(model, optim, epoch),
+                        system_b=_label(model, baseline, epoch), measure=measure, testset=testset, **options,
+                    ))
+        tables.append(significance_table(records, settings["alpha"], family=f"{optim}_vs_{baseline}",
+                                         test=settings["test"]))
+    records = []
+    for model in config["models"]:
+        for optim in config["optimizers"]:
+            for epoch in epochs:
+                for _, testset, measure in _columns(config):
+                    if testset not in bm25_paths:
+                        continue
+                    if bm25_paths[testset] not in cache:
+                        cache[bm25_paths[testset]] = load_report(bm25_paths[testset])
+                    a = _system_per_query(config, eval_path, model, optim, epoch, testset, measure, cache)
+                    b = per_query_measure(cache[bm25_paths[testset]], measure)
+                    records.append(compare_runs(
+                        a, b, system_a=_label(model, optim, epoch), system_b="bm25",
+                        measure=measure, testset=testset, **options,
+                    ))
+    if records:
+        tables.append(significance_table(_unique(records), settings["alpha"], family="vs_bm25",
+                                         test=settings["test"]))
+    return pd.concat(tables, ignore_index=True)
+
+
+def _unique(records: list) -> list:
+    """Drop repeats (a test set and measure can back two table columns)."""
+    seen, unique = set(), []
+    for record in records:
+        key = (record.system_a, record.system_b, record.measure, record.testset)
+        if key not in seen:
+            seen.add(key)
+            unique.append(record)
+    return unique
+
+
+def system_means(config: dict, eval_path: EvalPath, bm25_paths: Mapping[str, str]) -> pd.DataFrame:
+    """Mean, bootstrap CI over queries and seed spread of every system on every table column."""
+    settings = config["statistics"]
+    rows = []
+    seen = set()
+    for name, testset, measure in _columns(config):
+        if (testset, measure) in seen:
+            continue
+        seen.add((testset, measure))
+        systems = []
+        if testset in bm25_paths:
+            report = load_report(bm25_paths[testset])
+            systems.append(("bm25", [per_query_measure(report, measure)]))
+        for model in config["models"]:
+            for optim in config["optimizers"]:
+                for epoch in range(1, config["study"]["epochs"] + 1):
+                    per_seed = [per_query_measure(load_report(eval_path(model, optim, s, epoch, testset)), measure)
+                                for s in config["study"]["seeds"]]
+                    systems.append((_label(model, optim, epoch), per_seed))
+        for system, per_seed in systems:
+            values = mean_over_seeds(per_seed)
+            ci = bootstrap_ci(list(values.values()), n_resamples=settings["bootstrap_resamples"],
+                              seed=settings["seed"], level=settings["confidence"])
+            spread = seed_summary([sum(v.values()) / len(v) for v in per_seed])
+            rows.append({
+                "column": name, "testset": testset, "measure": measure, "system": system,
+                "n_queries": len(values), "n_seeds": spread.n_seeds, "mean": sum(values.values()) / len(values),
+                "ci_low": ci.low, "ci_high": ci.high, "seed_sd": spread.sd,
+            })
+    return pd.DataFrame(rows)

@@ -1,0 +1,28 @@
+"""Snakemake entry point: paired significance tests and per-system intervals."""
+
+from typing import TYPE_CHECKING
+
+from crossopt.logs import log_to
+from crossopt.significance import study_significance, system_means
+from crossopt.stats import write_significance_tsv
+from crossopt.trec import atomic_write_text
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(config: dict, eval_pattern: str, bm25_paths: dict, significance_out: str, means_out: str) -> None:
+    def eval_path(model, optim, seed, epoch, testset):
+        return eval_pattern.format(model=model, optim=optim, seed=seed, epoch=epoch, testset=testset)
+
+    table = study_significance(config, eval_path, bm25_paths)
+    write_significance_tsv(table, significance_out)
+    means = system_means(config, eval_path, bm25_paths)
+    atomic_write_text(means_out, means.to_csv(sep="\t", index=False, lineterminator="\n"))
+    print(table.groupby("family")["significant"].value_counts().to_string())
+
+
+if __name__ == "__main__":
+    with log_to(snakemake.log[0]):
+        p = snakemake.params
+        main(snakemake.config, p.eval_pattern, p.bm25_paths, snakemake.output.significance, snakemake.output.means)
