@@ -8,6 +8,7 @@
 # results/eval/.../{testset}.json                                 aggregate and per-query measures
 # results/table.tsv                                               the brief's table
 # results/stats/significance.tsv                                 paired tests, Lion vs AdamW and vs BM25
+# results/cost.tsv                                                GPU hours and cost per run (Modal or local)
 # paper/build/main.pdf                                            the IEEE paper (rules/paper.smk)
 #
 # Run:   snakemake --cores 4 results/table.tsv                    (config.yaml: the real study)
@@ -35,6 +36,7 @@ include: "rules/rerank.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/stats.smk"
+include: "rules/cost.smk"
 include: "rules/paper.smk"
 
 
@@ -42,6 +44,7 @@ rule all:
     input:
         "results/table.tsv",
         "results/stats/significance.tsv",
+        "results/cost.tsv",
         "paper/build/main.pdf",
 
 

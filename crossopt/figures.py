@@ -130,11 +130,19 @@ def _wide_range(histories: Mapping[str, History], field: str) -> bool:
 
 
 def plot_epoch_curves(rows: Sequence[ResultRow], measures: Sequence[str],
-                      output: str | Path) -> None:
-    """One panel per measure: value against epoch, a line per model and optimizer."""
+                      output: str | Path,
+                      intervals: Mapping[tuple, tuple[float, float]] | None = None) -> None:
+    """One panel per measure: value against epoch, a line per model and optimizer.
+
+    `intervals` maps (model, optimizer, epoch, measure) to a confidence interval of the
+    value (computed results); each is drawn as an error bar, and the lines are spread a
+    little along the epoch axis so that bars of the same epoch do not hide each other.
+    """
     runs = rerankers(rows)
     models = unique_in_order(r.model for r in runs)
     optimizers = unique_in_order(r.optimizer for r in runs)
+    lines = [(m, o) for m in models for o in optimizers]
+    dodge = 0.06 if intervals else 0.0
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, len(measures), figsize=(COLUMN_WIDTH_IN, 1.9), squeeze=False)
         for ax, measure in zip(axes[0], measures):
@@ -142,10 +150,20 @@ def plot_epoch_curves(rows: Sequence[ResultRow], measures: Sequence[str],
                 for color, optimizer in zip(OPTIMIZER_COLORS, optimizers):
                     own = sorted((r for r in runs if r.model == model and r.optimizer == optimizer),
                                  key=lambda r: r.epoch)
-                    if own:
-                        ax.plot([r.epoch for r in own], [r.values[measure] for r in own],
-                                color=color, marker=marker, markersize=3.5,
-                                linestyle="-" if optimizer == optimizers[0] else "--")
+                    if not own:
+                        continue
+                    shift = (lines.index((model, optimizer)) - (len(lines) - 1) / 2) * dodge
+                    x = [r.epoch + shift for r in own]
+                    y = [r.values[measure] for r in own]
+                    style = "-" if optimizer == optimizers[0] else "--"
+                    ax.plot(x, y, color=color, marker=marker, markersize=3.5, linestyle=style)
+                    if intervals:
+                        low, high = zip(*(intervals[(model, optimizer, r.epoch, measure)]
+                                          for r in own))
+                        ax.errorbar(x, y, yerr=[[max(0.0, v - lo) for v, lo in zip(y, low)],
+                                                [max(0.0, hi - v) for v, hi in zip(y, high)]],
+                                    fmt="none", ecolor=color, elinewidth=0.6, capsize=1.2,
+                                    capthick=0.6, alpha=0.8)
             ax.set_title(MEASURE_LABELS[measure], pad=3)
             ax.set_xlabel("Epoch")
             ax.set_xticks(sorted({r.epoch for r in runs}))

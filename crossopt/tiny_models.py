@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import (
     BertConfig,
     BertForSequenceClassification,
@@ -27,13 +27,41 @@ from transformers import (
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
+def wordpiece_vocabulary(texts: Iterable[str], vocab_size: int) -> dict[str, int]:
+    """A WordPiece vocabulary built deterministically from `texts`.
+
+    The `tokenizers` WordPiece trainer breaks frequency ties differently from one
+    process to the next (it iterates over a randomly seeded hash map), so two
+    builds of the "same" tiny model would get different token ids. Here the
+    vocabulary is the special tokens, every character (as a word start and as a
+    `##` continuation, so any word can be spelled), then whole words by
+    descending frequency with ties broken alphabetically.
+    """
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: dict[str, int] = {}
+    for text in texts:
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)):
+            counts[word] = counts.get(word, 0) + 1
+    characters = sorted({ch for word in counts for ch in word})
+    tokens = SPECIAL_TOKENS + characters + [f"##{ch}" for ch in characters]
+    if len(tokens) > vocab_size:
+        raise ValueError(f"vocab_size {vocab_size} is below the {len(tokens)} special and character tokens needed")
+    known = set(tokens)
+    for word, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        if len(tokens) >= vocab_size:
+            break
+        if word not in known:
+            tokens.append(word)
+            known.add(word)
+    return {token: index for index, token in enumerate(tokens)}
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> BertTokenizerFast:
-    """Train an uncased WordPiece tokenizer and wrap it as a BERT tokenizer."""
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    """An uncased WordPiece tokenizer over `texts`, wrapped as a BERT tokenizer."""
+    tokenizer = Tokenizer(models.WordPiece(wordpiece_vocabulary(texts, vocab_size), unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
-    tokenizer.train_from_iterator(texts, trainer=trainer)
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",

@@ -47,14 +47,19 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float, decay_bias_and
 
 
 def make_optimizer(groups: list[dict], settings: dict) -> torch.optim.Optimizer:
-    """AdamW from torch or Lion from lion-pytorch, with the run's settings."""
+    """AdamW from torch or Lion with lion-pytorch's update, with the run's settings.
+
+    `lion_implementation` picks how Lion's step runs: reference (lion_pytorch.Lion),
+    foreach (crossopt.lion_fast.ForeachLion, same arithmetic in multi-tensor
+    kernels) or triton (lion-pytorch's CUDA kernel).
+    """
     lr, betas = settings["learning_rate"], tuple(settings["betas"])
     if settings["optimizer_type"] == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=settings["eps"], weight_decay=settings["weight_decay"])
     if settings["optimizer_type"] == "lion":
-        from lion_pytorch import Lion
+        from .lion_fast import make_lion
 
-        return Lion(groups, lr=lr, betas=betas, weight_decay=settings["weight_decay"])
+        return make_lion(groups, lr, betas, settings["weight_decay"], settings.get("lion_implementation", "reference"))
     raise ValueError(f"unknown optimizer type {settings['optimizer_type']!r} (expected adamw or lion)")
 
 

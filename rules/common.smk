@@ -142,9 +142,12 @@ def all_evaluations():
 
 
 def _paper_config(wildcards):
-    """Only the config sections the paper reads, so other changes do not rebuild it."""
-    return {key: config[key] for key in ("models", "optimizers", "study", "data", "training",
-                                         "testsets", "table", "paper")}
+    """Only the config sections the paper reads, so other changes do not rebuild it
+    (crossopt.paper.PAPER_CONFIG_KEYS); the statistics settings matter to computed results only."""
+    keys = ["models", "optimizers", "study", "data", "training", "testsets", "table", "paper"]
+    if config["paper"]["results"] == "computed":
+        keys.append("statistics")
+    return {key: config[key] for key in keys if key in config}
 
 
 def _paper_runs(wildcards):
@@ -158,6 +161,14 @@ def _paper_results_table(wildcards):
     if config["paper"]["results"] == "reported":
         return config["paper"]["reported_table"]
     return "results/table.tsv"
+
+
+def _paper_statistics(wildcards):
+    """Per-query statistics behind the markers, intervals and seed spread (computed results
+    only: the reported table has no per-query values to test)."""
+    if config["paper"]["results"] == "reported":
+        return {}
+    return {"significance": "results/stats/significance.tsv", "means": "results/stats/means.tsv"}
 
 
 def _paper_figure_model():
@@ -191,7 +202,7 @@ def _paper_generated(wildcards):
     """Every generated file the LaTeX sources \\input or include."""
     files = expand("results/paper/{name}.tex",
                    name=["macros", "training", "authors", "models_table", "hyperparameters",
-                         "results_table", "difference_table", "comparison"])
+                         "results_table", "difference_table", "comparison", "significance"])
     files.append("results/figures/epochs.pdf")
     if _paper_training_logs(wildcards):
         files.append("results/figures/training_curves.pdf")

@@ -1,11 +1,14 @@
 # The paper: generated LaTeX (results/paper/*.tex), figures (results/figures/*.pdf) and
 # the PDF (paper/build/main.pdf). Results come from the researcher's reported table or the
-# workflow's own results/table.tsv, as config["paper"]["results"] says.
-# Input functions (_paper_*) live in rules/common.smk.
+# workflow's own results/table.tsv, as config["paper"]["results"] says; computed results
+# also bring the per-query statistics (results/stats/significance.tsv and means.tsv) for
+# the significance markers, intervals and seed spread. Input functions (_paper_*) live in
+# rules/common.smk.
 
 
 rule paper_macros:
     input:
+        unpack(_paper_statistics),
         table=_paper_results_table,
     output:
         "results/paper/macros.tex",
@@ -22,11 +25,13 @@ rule paper_macros:
 
 rule paper_results_tables:
     input:
+        unpack(_paper_statistics),
         table=_paper_results_table,
     output:
         results="results/paper/results_table.tex",
         differences="results/paper/difference_table.tex",
         comparison="results/paper/comparison.tex",
+        significance="results/paper/significance.tex",
     params:
         config=_paper_config,
     log:
@@ -83,9 +88,12 @@ rule paper_figure_training:
 
 rule paper_figure_epochs:
     input:
+        unpack(_paper_statistics),
         table=_paper_results_table,
     output:
         "results/figures/epochs.pdf",
+    params:
+        config=_paper_config,
     log:
         "logs/paper/figure_epochs.log",
     conda:

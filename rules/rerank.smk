@@ -3,11 +3,14 @@ rule rerank:
         model="results/models/{model}/{optim}/seed{seed}/epoch{epoch}",
         candidates="results/testsets/{testset}/candidates.parquet",
     output:
-        "results/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.trec",
+        run="results/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.trec",
+        # GPU type, wall and GPU seconds of this job (summed by rules/cost.smk).
+        cost="results/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.cost.json",
     params:
         batch_size=config["rerank"]["batch_size"],
         max_length=lambda wildcards: config["models"][wildcards.model]["max_length"],
         tag=lambda wildcards: f"{wildcards.model}-{wildcards.optim}-s{wildcards.seed}-e{wildcards.epoch}",
+        backend=config["rerank"]["backend"],
     log:
         "logs/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.log",
     benchmark:
@@ -17,3 +20,11 @@ rule rerank:
         "../envs/study.yaml"
     script:
         "../scripts/rerank.py"
+
+
+# With the Modal backend the job only uploads, waits and writes the returned run:
+# under a cluster executor (profiles/) it runs on the submitting host.
+if config["rerank"]["backend"] == "modal":
+
+    localrules:
+        rerank,

@@ -6,6 +6,8 @@ rule train:
     output:
         epochs=[directory(path) for path in epoch_dirs()],
         state="results/models/{model}/{optim}/seed{seed}/trainer_state.json",
+        # GPU type, wall and GPU seconds of this job (summed by rules/cost.smk).
+        cost="results/models/{model}/{optim}/seed{seed}/cost.json",
     params:
         settings=lambda wildcards: run_settings(config, wildcards.model, wildcards.optim),
         model_source=lambda wildcards: config["models"][wildcards.model],
@@ -22,3 +24,11 @@ rule train:
         "../envs/study.yaml"
     script:
         "../scripts/train.py"
+
+
+# With the Modal backend the job only uploads, waits and downloads: under a cluster
+# executor (profiles/) it runs on the submitting host instead of holding a node.
+if config["training"]["backend"] == "modal":
+
+    localrules:
+        train,

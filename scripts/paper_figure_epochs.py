@@ -9,12 +9,18 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(table: str, output: str, log: str) -> None:
+def main(table: str, output: str, log: str, *, config: dict | None = None,
+         means: str | None = None) -> None:
+    """With `means` (computed results), each point gets its bootstrap interval over queries."""
     logging.basicConfig(filename=log, level=logging.INFO, force=True)
-    figures.plot_epoch_curves(paper.read_results(table), (paper.PRIMARY_MEASURE, "MRR@10"),
-                              output)
-    logging.info("plotted %s to %s", table, output)
+    rows = paper.read_results(table)
+    measures = (paper.PRIMARY_MEASURE, "MRR@10")
+    intervals = paper.mean_intervals(paper.read_means(means), config) if means else None
+    figures.plot_epoch_curves(rows, measures, output, intervals=intervals)
+    logging.info("plotted %s to %s (intervals from %s)", table, output, means)
 
 
 if __name__ == "__main__":
-    main(snakemake.input.table, snakemake.output[0], snakemake.log[0])
+    inputs = dict(snakemake.input.items())
+    main(inputs["table"], snakemake.output[0], snakemake.log[0],
+         config=snakemake.params.config, means=inputs.get("means"))

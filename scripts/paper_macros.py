@@ -10,14 +10,24 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(table: str, output: str, log: str, *, config: dict, runs: dict) -> None:
-    """`config` holds the sections in paper.PAPER_CONFIG_KEYS; `runs` the per-run settings."""
+def main(table: str, output: str, log: str, *, config: dict, runs: dict,
+         significance: str | None = None, means: str | None = None) -> None:
+    """`config` holds the sections in paper.PAPER_CONFIG_KEYS; `runs` the per-run settings.
+
+    With the statistics files of computed results, the macros also state the tests'
+    settings and outcome (`paper.significance_macros`).
+    """
     logging.basicConfig(filename=log, level=logging.INFO, force=True)
     rows = paper.read_results(table)
     reference, candidate = paper.compared_optimizers(config["optimizers"])
     macros = paper.config_macros(config, runs)
     macros.update(paper.result_macros(rows, reference=reference, candidate=candidate,
                                       threshold=config["paper"]["noise_threshold"]))
+    if significance is not None:
+        stats = paper.load_statistics(significance, means, config)
+        paper.check_statistics(stats, rows, reference=reference, candidate=candidate)
+        macros.update(paper.significance_macros(stats, rows, reference=reference,
+                                                candidate=candidate))
     flags = paper.switches(config, runs, rows)
     Path(output).write_text(paper.render_macros(macros, flags), encoding="utf-8")
     logging.info("wrote %d macros and switches %s from %s to %s", len(macros), flags, table,
@@ -25,5 +35,7 @@ def main(table: str, output: str, log: str, *, config: dict, runs: dict) -> None
 
 
 if __name__ == "__main__":
-    main(snakemake.input.table, snakemake.output[0], snakemake.log[0],
-         config=snakemake.params.config, runs=snakemake.params.runs)
+    inputs = dict(snakemake.input.items())
+    main(inputs["table"], snakemake.output[0], snakemake.log[0],
+         config=snakemake.params.config, runs=snakemake.params.runs,
+         significance=inputs.get("significance"), means=inputs.get("means"))

@@ -1,4 +1,4 @@
-"""Snakemake script: results table, optimizer-difference table and comparison sentences."""
+"""Snakemake script: results table, optimizer-difference table, comparison and significance text."""
 
 import logging
 from pathlib import Path
@@ -10,26 +10,43 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(table: str, results_tex: str, differences_tex: str, comparison_tex: str, log: str, *,
-         config: dict) -> None:
-    """`config` holds the sections in paper.PAPER_CONFIG_KEYS."""
+def main(table: str, results_tex: str, differences_tex: str, comparison_tex: str,
+         significance_tex: str, log: str, *, config: dict, significance: str | None = None,
+         means: str | None = None) -> None:
+    """`config` holds the sections in paper.PAPER_CONFIG_KEYS.
+
+    `significance` and `means` are the statistics files of computed results
+    (results/stats/); without them (reported results) the tables carry no markers or
+    intervals and the significance file holds only a comment.
+    """
     logging.basicConfig(filename=log, level=logging.INFO, force=True)
     rows = paper.read_results(table)
     reference, candidate = paper.compared_optimizers(config["optimizers"])
     threshold = config["paper"]["noise_threshold"]
     facts = paper.protocol_facts(config)
+    stats = None
+    if significance is not None:
+        stats = paper.load_statistics(significance, means, config)
+        paper.check_statistics(stats, rows, reference=reference, candidate=candidate)
     outputs = {
-        results_tex: paper.results_table(rows, ranking_name=facts["ranking_name"]),
+        results_tex: paper.results_table(rows, ranking_name=facts["ranking_name"], stats=stats),
         differences_tex: paper.difference_table(rows, reference=reference, candidate=candidate,
-                                                threshold=threshold),
+                                                threshold=threshold, stats=stats),
         comparison_tex: paper.comparison_text(rows, reference=reference, candidate=candidate,
-                                              threshold=threshold),
+                                              threshold=threshold, stats=stats),
+        significance_tex: (paper.significance_text(stats, rows, reference=reference,
+                                                   candidate=candidate)
+                           if stats is not None else
+                           "% Reported results: aggregates only, no per-query tests.\n"),
     }
     for path, text in outputs.items():
         Path(path).write_text(text, encoding="utf-8")
-        logging.info("wrote %s from %s", path, table)
+        logging.info("wrote %s from %s (statistics: %s)", path, table, significance)
 
 
 if __name__ == "__main__":
-    main(snakemake.input.table, snakemake.output.results, snakemake.output.differences,
-         snakemake.output.comparison, snakemake.log[0], config=snakemake.params.config)
+    inputs = dict(snakemake.input.items())
+    main(inputs["table"], snakemake.output.results, snakemake.output.differences,
+         snakemake.output.comparison, snakemake.output.significance, snakemake.log[0],
+         config=snakemake.params.config, significance=inputs.get("significance"),
+         means=inputs.get("means"))

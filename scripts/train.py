@@ -1,27 +1,19 @@
-"""Snakemake entry point: train one model with one optimizer and seed (local backend)."""
+"""Snakemake entry point: train one model with one optimizer and seed, locally or on Modal."""
 
 
 from typing import TYPE_CHECKING
 
+from crossopt.backends import train_with_backend
 from crossopt.logs import log_to
-from crossopt.train import train_cross_encoder
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def model_location(model_spec: dict, base_dir: str | list) -> tuple[str, str | None]:
-    """(path or hub id, revision) of the model to start from."""
-    if model_spec["source"] == "tiny":
-        return str(base_dir), None
-    return model_spec["hub_id"], model_spec["revision"]
-
-
-def main(settings, model_spec, base_dir, train, heldout, work_dir, epoch_dirs, state, seed, backend) -> None:
-    if backend != "local":
-        raise NotImplementedError(f"training backend {backend!r} is not available yet; use training.backend: local")
-    path, revision = model_location(model_spec, base_dir)
-    summary = train_cross_encoder(settings, path, train, heldout, work_dir, epoch_dirs, state, seed, revision)
+def main(settings, model_spec, base_dir, train, heldout, work_dir, epoch_dirs, state, cost, seed, backend,
+         modal_section) -> None:
+    summary = train_with_backend(backend, settings, model_spec, base_dir, train, heldout, work_dir, epoch_dirs,
+                                 state, seed, cost, modal_section)
     print(summary)
 
 
@@ -36,6 +28,9 @@ if __name__ == "__main__":
             snakemake.params.work_dir,
             snakemake.output.epochs,
             snakemake.output.state,
+            snakemake.output.cost,
             int(snakemake.wildcards.seed),
             snakemake.params.backend,
+            # Read from the config, not params: where a job runs must not make finished runs stale.
+            snakemake.config.get("modal", {}),
         )

@@ -202,8 +202,8 @@ def test_missing_config_key_names_the_key():
 def test_switches():
     flags = paper.switches(CONFIG, runs_of(CONFIG), reported_rows())
     assert flags == {"toyresults": False, "baselinerow": False, "computedresults": False,
-                     "sharedsettings": True, "decayall": True, "bfsixteen": True,
-                     "modal": True, "nanobeir": True}
+                     "severalseeds": False, "sharedsettings": True, "decayall": True,
+                     "bfsixteen": True, "modal": True, "nanobeir": True}
     tuned = copy.deepcopy(CONFIG)
     tuned["overrides"] = {"minilm": {"lion": {"learning_rate": 5.0e-6}}}
     assert not paper.shared_settings(runs_of(tuned))
@@ -399,6 +399,340 @@ def test_verdict_macros_follow_the_counts():
         threshold=0.01)
 
 
+# --------------------------------------------------------------------------- significance
+
+STATISTICS = {"baseline_optimizer": "adamw", "alpha": 0.05, "test": "perm",
+              "permutations": 10000, "bootstrap_resamples": 2000, "confidence": 0.95,
+              "seed": 12}
+MODEL_KEYS = {"MiniLM-L12-H384": "minilm", "ModernBERT-base": "modernbert"}
+OPTIM_KEYS = {"AdamW": "adamw", "Lion": "lion"}
+COLUMN_SPECS = CONFIG["table"]["columns"]
+# Hand-picked outcomes for the COMPUTED_TSV runs. Lion vs AdamW: MiniLM epoch 1 nDCG@10
+# (+0.0100, Lion ahead) and ModernBERT epoch 2 P@10 ($-$0.0050, AdamW ahead). Against BM25:
+# two runs on nDCG@10 and one on MAP, all above BM25.
+SIGNIFICANT_OPT = {("MiniLM-L12-H384", 1, "NDCG@10"), ("ModernBERT-base", 2, "P@10")}
+SIGNIFICANT_BASE = {("MiniLM-L12-H384", "AdamW", 1, "NDCG@10"),
+                    ("ModernBERT-base", "Lion", 1, "NDCG@10"),
+                    ("ModernBERT-base", "Lion", 2, "MAP")}
+# One optimizer comparison where the t-test disagrees with the deciding randomization test,
+# and one with a raw p-value below alpha that Holm's correction lifts above it.
+T_DISAGREES = ("MiniLM-L12-H384", 2, "MAP")
+RAW_ONLY = ("ModernBERT-base", 1, "NDCG@10")
+N_QUERIES = 43
+
+
+def label(model: str, optimizer: str, epoch: int) -> str:
+    return f"{MODEL_KEYS[model]}/{OPTIM_KEYS[optimizer]}/epoch{epoch}"
+
+
+def write_statistics(directory: Path, rows, *, n_seeds: int = 1, alpha: float = 0.05,
+                     test: str = "perm") -> tuple[Path, Path]:
+    """significance.tsv and means.tsv for the runs of `rows`, shaped like the workflow's."""
+    index = {(r.model, r.optimizer, r.epoch): r for r in rows if not r.is_baseline}
+    base = next(r for r in rows if r.is_baseline)
+    header = "\t".join(paper.SIGNIFICANCE_COLUMNS)
+    lines = [header]
+
+    def record(family, system_a, system_b, column, diff, significant, t_significant,
+               raw_only=False):
+        """(raw, Holm) p-values: (0.0004, 0.004) significant, (0.2, 0.5) not, and
+        (0.03, 0.5) for a raw p-value that only the correction lifts above alpha."""
+        spec = COLUMN_SPECS[column]
+        p_not = (0.03, 0.5) if raw_only else (0.2, 0.5)
+        p_perm = (0.0004, 0.004) if significant else p_not
+        p_t = (0.0004, 0.004) if t_significant else p_not
+        values = {
+            "family": family, "testset": spec["testset"], "measure": spec["measure"],
+            "system_a": system_a, "system_b": system_b, "n": N_QUERIES, "n_dropped": 0,
+            "dropped": "", "mean_a": 0.5 + diff, "mean_b": 0.5, "diff": diff,
+            "ci_low": diff - 0.03, "ci_high": diff + 0.04, "d_z": 0.25, "t": 1.5,
+            "p_t": p_t[0], "p_perm": p_perm[0], "p_t_holm": p_t[1], "p_perm_holm": p_perm[1],
+            "test": test, "alpha": alpha, "significant": "yes" if significant else "no"}
+        lines.append("\t".join(str(values[c]) for c in paper.SIGNIFICANCE_COLUMNS))
+
+    for (model, optimizer, epoch), row in index.items():
+        if optimizer != "Lion":
+            continue
+        ref = index[(model, "AdamW", epoch)]
+        for column in paper.MEASURES:
+            key = (model, epoch, column)
+            sig = key in SIGNIFICANT_OPT
+            record("lion_vs_adamw", label(model, "Lion", epoch), label(model, "AdamW", epoch),
+                   column, row.values[column] - ref.values[column], sig,
+                   sig != (key == T_DISAGREES), raw_only=key == RAW_ONLY)
+    for (model, optimizer, epoch), row in index.items():
+        for column in paper.MEASURES:
+            if base.values[column] is None:
+                continue
+            sig = (model, optimizer, epoch, column) in SIGNIFICANT_BASE
+            record("vs_bm25", label(model, optimizer, epoch), "bm25", column,
+                   row.values[column] - base.values[column], sig, sig)
+    significance = directory / "significance.tsv"
+    significance.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    means = [paper.MEANS_COLUMNS]
+    for row in rows:
+        system = "bm25" if row.is_baseline else label(row.model, row.optimizer, row.epoch)
+        for column in paper.MEASURES:
+            if row.values[column] is None:
+                continue
+            spec = COLUMN_SPECS[column]
+            seeds = 1 if row.is_baseline else n_seeds
+            sd = "" if seeds == 1 else str(0.001 * (row.epoch + 10 * len(column) % 7))
+            value = row.values[column]
+            means.append((column, spec["testset"], spec["measure"], system, str(N_QUERIES),
+                          str(seeds), str(value), str(value - 0.05), str(value + 0.04), sd))
+    means_path = directory / "means.tsv"
+    means_path.write_text("\n".join("\t".join(m) for m in means) + "\n", encoding="utf-8")
+    return significance, means_path
+
+
+def computed_config(n_seeds: int = 1) -> dict:
+    config = copy.deepcopy(CONFIG)
+    config["paper"].update(results="computed", toy=True)
+    config["study"]["seeds"] = [12 + i for i in range(n_seeds)]
+    config["statistics"] = dict(STATISTICS)
+    return config
+
+
+@pytest.fixture
+def computed_stats(tmp_path, computed_table):
+    rows = paper.read_results(computed_table)
+    config = computed_config()
+    sig, means = write_statistics(tmp_path, rows)
+    stats = paper.load_statistics(sig, means, config)
+    paper.check_statistics(stats, rows, reference="AdamW", candidate="Lion")
+    return rows, stats, config
+
+
+def table_cells(tex: str, columns) -> dict[tuple, str]:
+    """{(model, optimizer, epoch, column): cell text} parsed back from a generated tabular."""
+    cells, model, optimizer = {}, None, None
+    for line in tex.splitlines():
+        header = re.match(r"\\multicolumn\{\d+\}\{@\{\}l\}\{\\emph\{(.*)\}\} \\\\$", line)
+        if header:
+            model = header.group(1)
+            continue
+        parts = [p.strip() for p in line.removesuffix(r"\\").split(" & ")]
+        if len(parts) != len(columns) + 2 or not re.fullmatch(r"\d+|--", parts[1]):
+            continue
+        if parts[0] == "BM25":
+            key_base = ("BM25", "", None)
+        else:
+            optimizer = parts[0] or optimizer
+            key_base = (model, optimizer, int(parts[1]))
+        for column, cell in zip(columns, parts[2:]):
+            cells[key_base + (column,)] = cell
+    return cells
+
+
+TABLE_ORDER = list(paper.RANKING_MEASURES + paper.MRR_MEASURES)
+
+
+def test_markers_sit_exactly_on_significant_cells(computed_stats):
+    rows, stats, _ = computed_stats
+    tex = paper.results_table(rows, ranking_name="DL", stats=stats)
+    cells = table_cells(tex, TABLE_ORDER)
+    assert len(cells) == 9 * 6  # BM25 and eight runs, every column parsed
+    opt = {(m, e, c) for (m, o, e, c), text in cells.items() if r"\sigopt" in text}
+    assert opt == SIGNIFICANT_OPT
+    assert all(o == "Lion" for (m, o, e, c), text in cells.items() if r"\sigopt" in text)
+    above = {k for k, text in cells.items() if r"\sigabove" in text}
+    assert above == SIGNIFICANT_BASE
+    assert not any(r"\sigbelow" in text for text in cells.values())
+    # Every cell of a computed table has its (possibly empty) marker box: columns align.
+    assert all(r"\sigmarks{" in text for text in cells.values())
+    # One seed: no seed spread is shown.
+    assert r"\seedsd" not in tex
+
+
+def test_marker_direction_against_bm25(computed_stats):
+    rows, stats, _ = computed_stats
+    key = ("MiniLM-L12-H384", "AdamW", 1, "NDCG@10")
+    below = dict(stats.baseline_tests)
+    below[key] = paper.PairedTest(**{**stats.baseline_tests[key].__dict__, "diff": -0.02})
+    stats = paper.StudyStatistics(**{**stats.__dict__, "baseline_tests": below})
+    assert paper.cell_marks(stats, key) == r"\sigbelow"
+    assert paper.cell_marks(stats, ("MiniLM-L12-H384", "Lion", 1, "NDCG@10")) == r"\sigopt"
+    assert paper.cell_marks(None, key) == ""
+
+
+def test_difference_table_marks_and_intervals(computed_stats):
+    rows, stats, _ = computed_stats
+    tex = paper.difference_table(rows, reference="AdamW", candidate="Lion", threshold=0.01,
+                                 stats=stats)
+    marked = [line for line in tex.splitlines() if r"\sigopt" in line]
+    assert len(marked) == 2
+    assert r"\textbf{+0.0100}\sigmarks{\sigopt}" in tex  # MiniLM epoch 1 nDCG@10
+    assert r"$-$0.0050\sigmarks{\sigopt}" in tex  # ModernBERT epoch 2 P@10, below threshold
+    # An interval line under each of the four model-epoch rows, one interval per measure.
+    intervals = [line for line in tex.splitlines() if r"\diffci" in line]
+    assert len(intervals) == 4 and all(line.count(r"\diffci") == 6 for line in intervals)
+    # MiniLM epoch 1 nDCG@10: diff 0.0100, interval [0.0100 - 0.03, 0.0100 + 0.04].
+    assert intervals[0].startswith(r" & \diffci{[$-$0.0200, +0.0500]} & ")
+    plain = paper.difference_table(rows, reference="AdamW", candidate="Lion", threshold=0.01)
+    assert r"\sigmarks" not in plain and r"\diffci" not in plain
+
+
+def test_seed_spread_appears_with_several_seeds(tmp_path, computed_table):
+    rows = paper.read_results(computed_table)
+    config = computed_config(n_seeds=2)
+    stats = paper.load_statistics(*write_statistics(tmp_path, rows, n_seeds=2), config)
+    tex = paper.results_table(rows, ranking_name="DL", stats=stats)
+    cells = table_cells(tex, TABLE_ORDER)
+    for key, text in cells.items():
+        if key[0] == "BM25":
+            assert text.endswith(r"\seedsdnone")
+        else:
+            sd = stats.means[key].seed_sd
+            assert text.endswith(rf"\seedsd{{{sd:.4f}}}"), (key, text)
+    assert paper.switches(config, runs_of(config), rows)["severalseeds"]
+    assert not paper.switches(computed_config(), runs_of(config), rows)["severalseeds"]
+    text = paper.significance_text(stats, rows, reference="AdamW", candidate="Lion")
+    sds = [m.seed_sd for k, m in stats.means.items() if k[3] == "NDCG@10" and k[0] != "BM25"]
+    assert f"mean over two seeds" in text
+    assert f"at most {max(sds):.4f}" in text
+    assert f"(median {statistics.median(sds):.4f})" in text
+
+
+def test_significance_sentences_match_the_data(computed_stats):
+    rows, stats, _ = computed_stats
+    text = paper.significance_text(stats, rows, reference="AdamW", candidate="Lion")
+    # Family: 2 models x 2 epochs x 6 measures; 2 significant, each listed with its numbers.
+    assert "The 24 Lion--AdamW comparisons" in text
+    assert ("2 models $\\times$ 2 epochs $\\times$ 6 measures") in text
+    assert "Before the correction, 3 of them would have $p \\le 0.05$" in text
+    assert "2 are significant at $\\alpha = 0.05$ (1 in favour of Lion, 1 of AdamW)" in text
+    assert ("nDCG@10 of MiniLM-L12-H384 at epoch 1 (+0.0100, $d_z = 0.25$, "
+            "95\\% CI [$-$0.0200, +0.0500], "
+            "adjusted $p = 0.004$)") in text
+    assert "P@10 of ModernBERT-base at epoch 2 ($-$0.0050" in text
+    assert "reaches the same decision in 23 of the 24 comparisons" in text
+    # BM25 family: 8 runs x 5 measures with a BM25 value; 3 above, none below.
+    assert "The 40 comparisons of every reranked run with the BM25 ranking" in text
+    assert "3 are significantly above BM25 (marked~$^{\\sigabove}$)" in text
+    assert "none significantly below, and 37 cannot be told apart from BM25" in text
+    assert "With a single seed per configuration" in text
+    macros = paper.significance_macros(stats, rows, reference="AdamW", candidate="Lion")
+    assert macros["NumOptFamily"] == "24" and macros["NumBaseFamily"] == "40"
+    assert macros["SigTestName"] == "paired randomization test"
+    assert macros["SigOtherTestName"] == "paired t-test"
+    assert macros["NumPermutations"] == "10{,}000" and macros["StatSeed"] == "12"
+    assert macros["NumBootstrap"] == "2{,}000" and macros["ConfidencePct"] == "95"
+    assert macros["SignificanceSummary"].endswith(
+        "finds 2 significant differences, 1 in favour of Lion and 1 in favour of AdamW")
+    assert "point both ways" in macros["SignificanceVerdict"]
+    assert all(re.fullmatch(r"[A-Za-z]+", name) for name in macros)
+
+
+@pytest.mark.parametrize("excluding", [3, 4])
+def test_unadjusted_intervals_are_counted_from_the_file(tmp_path, computed_table, excluding):
+    rows = paper.read_results(computed_table)
+    sig, means = write_statistics(tmp_path, rows)
+    lines = sig.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    records = [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+    # Give some optimizer comparisons an interval that excludes zero.
+    chosen = [r for r in records if r["family"] == "lion_vs_adamw"][:excluding]
+    for r in records:
+        if r["family"] == "lion_vs_adamw":
+            r["ci_low"], r["ci_high"] = ("0.001", "0.05") if r in chosen else ("-0.02", "0.02")
+    sig.write_text("\n".join(["\t".join(header)] + ["\t".join(r[c] for c in header)
+                                                     for r in records]) + "\n",
+                   encoding="utf-8")
+    stats = paper.load_statistics(sig, means, computed_config())
+    out = paper.significance_text(stats, rows, reference="AdamW", candidate="Lion")
+    # The fixture has 3 uncorrected tests below alpha; only more intervals are remarked on.
+    more = ", more than the 3 uncorrected tests with $p \\le 0.05$" if excluding > 3 else ""
+    assert (f"The intervals are not adjusted for the 24 comparisons: {excluding} of them "
+            f"exclude zero{more}. They describe") in out
+
+
+def test_significance_sentences_when_nothing_is_significant(tmp_path, computed_table):
+    rows = paper.read_results(computed_table)
+    sig, means = write_statistics(tmp_path, rows)
+    text = sig.read_text(encoding="utf-8").replace("\tyes\n", "\tno\n")
+    text = text.replace("\t0.004\t", "\t0.5\t").replace("\t0.0004\t", "\t0.2\t")
+    sig.write_text(text, encoding="utf-8")
+    stats = paper.load_statistics(sig, means, computed_config())
+    out = paper.significance_text(stats, rows, reference="AdamW", candidate="Lion")
+    assert "after it, none is significant" in out and r"\sigopt" not in out
+    assert paper.significance_summary(stats, reference="AdamW", candidate="Lion").endswith(
+        "finds none of the differences significant")
+    assert "do not show that either optimizer" in paper.significance_verdict(
+        stats, reference="AdamW", candidate="Lion")
+    tex = paper.results_table(rows, ranking_name="DL", stats=stats)
+    assert r"\sigopt" not in tex and r"\sigabove" not in tex
+
+
+def test_comparison_text_says_whether_a_lead_is_significant(computed_stats):
+    rows, stats, _ = computed_stats
+    text = paper.comparison_text(rows, reference="AdamW", candidate="Lion", threshold=0.01,
+                                 stats=stats)
+    # ModernBERT's largest Lion lead (nDCG@10, epoch 1) is not in SIGNIFICANT_OPT.
+    assert ("The largest lead of Lion is on nDCG@10 at epoch 1 (0.0300; not significant at "
+            "$\\alpha = 0.05$ after Holm's correction, adjusted $p = 0.500$)") in text
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda t: t.replace("\tperm\t", "\tt\t", 1), "stale"),
+    (lambda t: t.replace("minilm/lion/epoch1\tminilm/adamw/epoch1",
+                         "minilm/lion/epoch9\tminilm/adamw/epoch9", 1), "does not have"),
+    (lambda t: "\n".join(line for line in t.splitlines()
+                         if not line.startswith("lion_vs_adamw\tdl19\tmap\tmodernbert/lion/epoch2")
+                         ) + "\n", "no Lion-vs-AdamW test"),
+    (lambda t: t.replace("\tyes\n", "\tmaybe\n", 1), "yes or no"),
+    (lambda t: t.replace("minilm/lion/epoch1", "minilm/sgd/epoch1", 1), "system label"),
+])
+def test_statistics_that_do_not_match_the_table_are_refused(tmp_path, computed_table, edit,
+                                                           message):
+    rows = paper.read_results(computed_table)
+    sig, means = write_statistics(tmp_path, rows)
+    sig.write_text(edit(sig.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        stats = paper.load_statistics(sig, means, computed_config())
+        paper.check_statistics(stats, rows, reference="AdamW", candidate="Lion")
+
+
+def test_statistics_from_another_table_are_refused(tmp_path, computed_table):
+    """A tested difference that disagrees with the table beyond rounding: different runs."""
+    rows = paper.read_results(computed_table)
+    sig, means = write_statistics(tmp_path, rows)
+    other = computed_table.read_text(encoding="utf-8").replace("0.6100\t0.4099", "0.6400\t0.4099")
+    computed_table.write_text(other, encoding="utf-8")
+    stats = paper.load_statistics(sig, means, computed_config())
+    with pytest.raises(ValueError, match="tested difference"):
+        paper.check_statistics(stats, paper.read_results(computed_table), reference="AdamW",
+                               candidate="Lion")
+    with pytest.raises(ValueError, match="seeds"):
+        paper.load_statistics(sig, means, computed_config(n_seeds=2))
+
+
+def test_statistics_settings_reach_only_the_computed_paper():
+    """A change of `statistics:` must not rebuild a paper that cannot use it."""
+    assert "statistics" in paper.paper_config(computed_config())
+    assert "statistics" not in paper.paper_config({**CONFIG, "statistics": STATISTICS})
+
+
+def test_p_values_and_effect_sizes_are_printed_consistently():
+    assert paper.p_clause(0.0004) == "$p < 0.001$"
+    assert paper.p_clause(0.0123) == "$p = 0.012$"
+    assert paper.p_clause(1.0) == "$p = 1.000$"
+    assert paper.effect_clause(0.4251) == "$d_z = 0.43$"
+    assert paper.effect_clause(-0.4251) == "$d_z = -0.43$"
+    assert paper.effect_clause(float("-inf")) == r"$d_z = -\infty$"
+
+
+def test_epoch_figure_with_intervals(tmp_path, computed_table):
+    rows = paper.read_results(computed_table)
+    _, means = write_statistics(tmp_path, rows)
+    intervals = paper.mean_intervals(paper.read_means(means), computed_config())
+    assert intervals[("MiniLM-L12-H384", "Lion", 1, "NDCG@10")] == pytest.approx((0.56, 0.65))
+    out = tmp_path / "epochs.pdf"
+    figures.plot_epoch_curves(rows, ("NDCG@10", "MRR@10"), out, intervals=intervals)
+    assert out.read_bytes().startswith(b"%PDF")
+
+
 # --------------------------------------------------------------------------- hand-typed numbers
 
 # A decimal that is not a length (0.96\columnwidth, 2.5pt) and not a version (v1.1).
@@ -511,12 +845,23 @@ needs_latex = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("latexmk", "pdftotext", "pdfinfo")),
     reason="latexmk, pdftotext or pdfinfo not installed (TeX Live, poppler-utils)")
 
-TEST_SNAKEFILE = f"""\
-# What rules/common.smk provides to the paper rules (it also validates the whole
-# config against the schema, which the paper tests do not need).
+def paper_snakefile() -> str:
+    """The paper rules with the input functions of rules/common.smk's paper section.
+
+    common.smk also validates the whole config against the schema and defines the
+    study's rules, which the paper tests do not need; its paper section is used as is.
+    """
+    common = (ROOT / "rules" / "common.smk").read_text(encoding="utf-8")
+    section = common[common.index("# --- the paper"):]
+    return f"""\
+import glob
+import os
+
 from crossopt.config import run_settings
 
 configfile: "config.yaml"
+
+{section}
 
 include: "{ROOT / 'rules' / 'paper.smk'}"
 
@@ -529,7 +874,7 @@ def run_paper_workflow(workdir: Path, config: dict) -> Path:
     """Build the paper with the real rules in a scratch working directory."""
     shutil.copytree(ROOT / "paper", workdir / "paper", ignore=shutil.ignore_patterns("build"))
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    (workdir / "Snakefile").write_text(TEST_SNAKEFILE, encoding="utf-8")
+    (workdir / "Snakefile").write_text(paper_snakefile(), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "snakemake", "paper", "--cores", "1",
@@ -583,22 +928,40 @@ def test_paper_builds_from_reported_table(tmp_path, supplied_logs):
     assert ("Training dynamics" in text) == supplied_logs
     assert ("Fig. 3" in text) == supplied_logs
     assert "0.7225" in text  # generated numbers reach the PDF
+    # Without per-query data: no tests, and the paper says so and shows the epoch spread.
+    assert "Statistical analysis" not in text and "†" not in text
+    assert "cannot be computed from it" in text
+    assert "None of these differences can be tested for significance" in text
+    assert "significance cannot be assessed from it" in text
+    assert "moves by up to" in text and "between epochs" in text
 
 
 @needs_latex
-def test_toy_paper_builds_from_computed_table_with_training_logs(tmp_path):
-    config = copy.deepcopy(CONFIG)
-    config["paper"].update(results="computed", toy=True)
+@pytest.mark.parametrize("n_seeds", [2])
+def test_toy_paper_builds_from_computed_table_with_training_logs(tmp_path, n_seeds):
+    config = computed_config(n_seeds)
     results = tmp_path / "results"
-    results.mkdir()
+    (results / "stats").mkdir(parents=True)
     (results / "table.tsv").write_text(COMPUTED_TSV, encoding="utf-8")
+    rows = paper.read_results(results / "table.tsv")
+    write_statistics(results / "stats", rows, n_seeds=n_seeds)
     for optim, loss in (("adamw", 0.25), ("lion", 0.3)):
         path = results / "models" / "modernbert" / optim / "seed12" / "trainer_state.json"
         write_trainer_state(path, final_loss=loss, lr=2e-6)
     pdf = run_paper_workflow(tmp_path, config)
-    assert_clean_build(pdf)
+    text = assert_clean_build(pdf)
+    assert 6 <= page_count(pdf) <= 9
     first_page = pdf_text(pdf, 1)
     assert "Toy results" in first_page and "smoke configuration" in first_page
-    text = pdf_text(pdf)
     assert "Training dynamics" in text and "0.2500 for AdamW" in text
     assert "BM25" in text and "0.5058" in text
+    # The tests are used: method, markers, intervals, seed spread, generated sentences.
+    assert "Statistical analysis" in text and "Holm" in text
+    assert "cannot be computed from it" not in text
+    assert "†" in text and "±" in text
+    assert "paired randomization test" in text
+    assert "Lion–AdamW comparisons" in text and "significantly above BM25" in text
+    assert "[−0.0200, +0.0500]" in text  # an interval of the difference table
+    assert "Every value is a mean over two seeds" in text
+
+

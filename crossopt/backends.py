@@ -1,0 +1,512 @@
+"""Where training and reranking run: `local` (this machine) or `modal` (a rented GPU).
+
+The rule scripts call `train_with_backend` and `rerank_with_backend`. Both
+backends run the same functions (`crossopt.train.train_cross_encoder`,
+`crossopt.rerank.rerank_to_file`); the Modal backend only moves files:
+
+1. upload the inputs to the Volume under a content hash (skipped when present);
+2. call the remote function and block until it returns (Modal retries it; a retry
+   resumes from the newest complete checkpoint on the Volume);
+3. pull the outputs into the paths the workflow expects;
+4. write a cost record (GPU type, wall seconds, GPU seconds) next to the output.
+
+A *session* bundles the volume store and the two calls. `ModalSession` talks to
+Modal; `LocalVolumeSession` runs the same function bodies in this process on a
+folder that stands in for the Volume (tests and debugging, no account needed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import time
+import warnings
+from pathlib import Path, PurePosixPath
+from typing import Callable, Protocol
+
+BACKENDS = ("local", "modal")
+
+NO_TOKEN_MESSAGE = (
+    "{stage}.backend is 'modal', but no Modal token is configured on this machine. "
+    "Authenticate once with `modal token new` (it stores the token in ~/.modal.toml), or set "
+    "MODAL_TOKEN_ID and MODAL_TOKEN_SECRET. To run on this machine instead, set "
+    "`{stage}.backend: local` in the config."
+)
+MISSING_SECRET_MESSAGE = (
+    "the Modal secret {name!r} (config modal.secret) does not exist in your Modal workspace. "
+    "Create it once with `modal secret create {name} HF_TOKEN=<your Hugging Face token>` "
+    "(a read token from https://huggingface.co/settings/tokens), or name an existing secret in modal.secret."
+)
+
+
+class BackendError(RuntimeError):
+    """The backend cannot run: missing credentials, a missing secret, missing outputs."""
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
+
+
+# ---------------------------------------------------------------------------
+# Content hashes, fingerprints, cost records
+
+
+def content_hash(path: str | Path) -> str:
+    """SHA-256 of a file, or of a folder's relative file names and contents."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"{path}: nothing to hash (missing or empty)")
+    for file in files:
+        digest.update(str(file.relative_to(path) if file != path else file.name).encode() + b"\0")
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def run_fingerprint(settings: dict, model_spec: dict, seed: int, input_keys: dict) -> str:
+    """A short hash of everything that determines a training run.
+
+    The run's Volume folder is named by it: a retry of the same run resumes there,
+    while a changed setting or input starts a fresh folder instead of resuming a
+    checkpoint trained with other settings.
+    """
+    payload = json.dumps({"settings": settings, "model": model_spec, "seed": seed, "inputs": input_keys},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def parse_gpu(gpu: str) -> tuple[str, int]:
+    """("H100", 2) from Modal's "H100:2"; the count defaults to 1."""
+    name, _, count = str(gpu).partition(":")
+    return name, int(count) if count else 1
+
+
+def write_cost_record(path: str | Path, record: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def local_device() -> tuple[str, bool]:
+    """(device name, is a GPU) of this machine."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0), True
+    return "cpu", False
+
+
+# ---------------------------------------------------------------------------
+# Volume stores: the Modal Volume, or a local folder standing in for it
+
+
+class VolumeStore(Protocol):
+    def exists(self, path: str) -> bool: ...
+    def upload(self, local: Path, remote: str) -> None: ...
+    def download(self, remote: str, local: Path) -> None: ...
+
+
+def _replace(staging: Path, destination: Path) -> None:
+    """Move a fully written file or folder into place (replacing what was there)."""
+    if destination.is_dir():
+        shutil.rmtree(destination)
+    elif destination.exists():
+        destination.unlink()
+    staging.rename(destination)
+
+
+class LocalDirStore:
+    """A folder used as the Volume (tests; also `LocalVolumeSession`)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def exists(self, path: str) -> bool:
+        return (self.root / path).exists()
+
+    def upload(self, local: Path, remote: str) -> None:
+        self._copy(Path(local), self.root / remote)
+
+    def download(self, remote: str, local: Path) -> None:
+        source = self.root / remote
+        if not source.exists():
+            raise BackendError(f"{remote!r} is not on the volume ({self.root})")
+        self._copy(source, Path(local))
+
+    @staticmethod
+    def _copy(source: Path, destination: Path) -> None:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        staging = destination.with_name(f".{destination.name}.partial")
+        if staging.exists():
+            shutil.rmtree(staging) if staging.is_dir() else staging.unlink()
+        if source.is_dir():
+            shutil.copytree(source, staging)
+        else:
+            shutil.copy2(source, staging)
+        _replace(staging, destination)
+
+
+class ModalVolumeStore:
+    """Uploads and downloads through the Modal client (paths relative to the Volume root)."""
+
+    def __init__(self, volume):
+        self.volume = volume
+
+    def exists(self, path: str) -> bool:
+        from modal.exception import NotFoundError
+
+        try:
+            return bool(self.volume.listdir(path))
+        except NotFoundError:
+            return False
+
+    def upload(self, local: Path, remote: str) -> None:
+        local = Path(local)
+        # One batch: Modal commits its files together when the block exits.
+        with self.volume.batch_upload(force=True) as batch:
+            if local.is_dir():
+                batch.put_directory(str(local), remote)
+            else:
+                batch.put_file(str(local), remote)
+
+    def download(self, remote: str, local: Path) -> None:
+        from modal.exception import NotFoundError
+        from modal.volume import FileEntryType
+
+        local, prefix = Path(local), remote.strip("/")
+        try:
+            entries = [e for e in self.volume.listdir(prefix, recursive=True) if e.type == FileEntryType.FILE]
+        except NotFoundError:
+            entries = []
+        if not entries:
+            raise BackendError(f"{remote!r} is not on the Modal volume (or is empty)")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        staging = local.with_name(f".{local.name}.partial")
+        if staging.exists():
+            shutil.rmtree(staging) if staging.is_dir() else staging.unlink()
+        single_file = len(entries) == 1 and entries[0].path.strip("/") == prefix
+        for entry in entries:
+            relative = PurePosixPath(entry.path.strip("/")).relative_to(prefix)
+            target = staging if single_file else staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as handle:
+                for chunk in self.volume.read_file(entry.path):
+                    handle.write(chunk)
+        _replace(staging, local)
+
+
+def ensure_uploaded(store: VolumeStore, local: str | Path, name: str) -> str:
+    """Upload a file or folder under `inputs/<hash>/<name>` unless it is there; returns that path."""
+    remote = f"inputs/{content_hash(local)[:24]}/{name}"
+    if not store.exists(remote):
+        store.upload(Path(local), remote)
+    return remote
+
+
+# ---------------------------------------------------------------------------
+# Sessions
+
+
+class Session(Protocol):
+    store: VolumeStore
+    volume_name: str
+    gpu: dict  # {"train": "H100", "rerank": "H100"}
+
+    def train(self, request: dict) -> dict: ...
+    def rerank(self, request: dict) -> dict: ...
+
+
+def require_modal_token(stage: str) -> None:
+    """Fail before any upload when this machine has no Modal credentials."""
+    from modal.config import config
+
+    if not (config.get("token_id") and config.get("token_secret")):
+        raise BackendError(NO_TOKEN_MESSAGE.format(stage=stage))
+
+
+def require_secret(name: str | None, lookup: Callable[[str], object] | None = None) -> None:
+    """Fail with the way to create it when the Hugging Face secret is missing on Modal."""
+    if not name:
+        return
+    from modal.exception import NotFoundError
+
+    if lookup is None:
+        import modal
+
+        def lookup(secret_name):
+            return modal.Secret.from_name(secret_name).hydrate()
+
+    try:
+        lookup(name)
+    except NotFoundError as error:
+        raise BackendError(MISSING_SECRET_MESSAGE.format(name=name)) from error
+
+
+class ModalSession:
+    """A running Modal app (`with ModalSession(section, stage) as session:`), calls blocking."""
+
+    def __init__(self, section: dict | None, stage: str):
+        from .modal_app import build_app
+
+        self.stage = stage
+        self.handle = build_app(section)
+        self.store = ModalVolumeStore(self.handle.volume)
+        self.volume_name = self.handle.settings["volume"]
+        self.mount_path = self.handle.settings["mount_path"]
+        self.gpu = {which: self.handle.settings[which]["gpu"] for which in ("train", "rerank")}
+
+    def __enter__(self):
+        import modal
+        from modal.exception import AuthError
+
+        require_modal_token(self.stage)
+        self._stack = contextlib.ExitStack()
+        try:
+            require_secret(self.handle.settings["secret"])
+            self._stack.enter_context(modal.enable_output())  # image builds and container logs go to the rule's log
+            self._stack.enter_context(self.handle.app.run())
+        except AuthError as error:
+            self._stack.close()
+            raise BackendError(NO_TOKEN_MESSAGE.format(stage=self.stage) + f" (Modal said: {error})") from error
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        return self._stack.__exit__(*exc_info)
+
+    def train(self, request: dict) -> dict:
+        return self.handle.train.remote(request, self.mount_path)
+
+    def rerank(self, request: dict) -> dict:
+        return self.handle.rerank.remote(request, self.mount_path)
+
+
+class LocalVolumeSession:
+    """The Modal functions' bodies run here (`Function.local()`) on a folder standing in for the Volume."""
+
+    def __init__(self, root: str | Path, section: dict | None = None):
+        from .modal_app import build_app
+
+        self.root = Path(root)
+        self.handle = build_app(section)
+        self.store = LocalDirStore(self.root)
+        self.volume_name = self.handle.settings["volume"]
+        self.gpu = {which: self.handle.settings[which]["gpu"] for which in ("train", "rerank")}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def train(self, request: dict) -> dict:
+        with _volume_is_a_folder():
+            return self.handle.train.local(request, str(self.root))
+
+    def rerank(self, request: dict) -> dict:
+        with _volume_is_a_folder():
+            return self.handle.rerank.local(request, str(self.root))
+
+
+@contextlib.contextmanager
+def _volume_is_a_folder():
+    # Modal warns that `.local()` has no Volume; here a folder stands in for it on purpose.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*executing locally and will not have access to the mounted Volume")
+        yield
+
+
+# ---------------------------------------------------------------------------
+# Training
+
+
+def model_location(model_spec: dict, base_dir: str | Path | list) -> tuple[str, str | None]:
+    """(local folder or hub id, revision) of the model a run starts from."""
+    if model_spec["source"] == "tiny":
+        return str(base_dir), None
+    return model_spec["hub_id"], model_spec["revision"]
+
+
+def train_with_backend(
+    backend: str,
+    settings: dict,
+    model_spec: dict,
+    base_dir: str | Path | list,
+    train: str | Path,
+    heldout: str | Path,
+    work_dir: str | Path,
+    epoch_dirs: list[str | Path],
+    state: str | Path,
+    seed: int,
+    cost_path: str | Path,
+    modal_section: dict | None = None,
+    session: Session | None = None,
+) -> dict:
+    """Train one (model, optimizer, seed) run on `backend`; outputs land in `epoch_dirs` and `state`.
+
+    `work_dir` holds the local backend's checkpoints; the Modal backend keeps its
+    checkpoints on the Volume. `session` replaces the Modal connection (tests).
+    """
+    _check_backend(backend)
+    labels = {"stage": "training", "model": settings["model"], "optim": settings["optim"], "seed": seed}
+    start = time.monotonic()
+    if backend == "local":
+        from .train import train_cross_encoder
+
+        path, revision = model_location(model_spec, base_dir)
+        run_dir = local_run_dir(work_dir, settings, model_spec, base_dir, train, heldout, seed)
+        summary = train_cross_encoder(settings, path, train, heldout, run_dir, epoch_dirs, state, seed, revision)
+        _write_local_cost(cost_path, labels, time.monotonic() - start, settings.get("use_cpu", False))
+        return summary
+    with (session or ModalSession(modal_section, "training")) as active:
+        result, run_dir = _train_remote(active, settings, model_spec, base_dir, train, heldout, seed)
+        for epoch, destination in enumerate(epoch_dirs, start=1):
+            active.store.download(f"{run_dir}/models/epoch{epoch}", Path(destination))
+        active.store.download(f"{run_dir}/trainer_state.json", Path(state))
+        gpu, count = parse_gpu(active.gpu["train"])
+        attempts = result["attempts"]
+        write_cost_record(cost_path, {
+            **labels,
+            "backend": "modal",
+            "gpu": gpu,
+            "gpu_count": count,
+            "device": result["device"],
+            "wall_seconds": round(time.monotonic() - start, 3),
+            "gpu_seconds": round(count * sum(a["seconds"] for a in attempts), 3),
+            "attempts": len(attempts),
+            "volume": active.volume_name,
+            "volume_run_dir": run_dir,
+            "recorded": _now(),
+        })
+    print(f"trained on Modal in {run_dir} ({len(attempts)} attempt(s); discarded: {result['discarded'] or 'none'})")
+    return result["summary"]
+
+
+def local_run_dir(work_dir, settings, model_spec, base_dir, train, heldout, seed) -> Path:
+    """The local backend's checkpoint folder for exactly this run: `work_dir/<fingerprint>`.
+
+    As on the Volume, a rerun with the same settings, seed and inputs resumes its
+    own checkpoints, while a changed setting or input starts afresh instead of
+    exporting checkpoints trained under other settings. Folders of earlier
+    fingerprints are stale and are removed (checkpoints with optimizer state are large).
+    """
+    inputs = {"train": content_hash(train)[:24], "heldout": content_hash(heldout)[:24]}
+    if model_spec["source"] == "tiny":
+        inputs["model"] = content_hash(base_dir)[:24]
+    run_dir = Path(work_dir) / run_fingerprint(settings, model_spec, seed, inputs)
+    if Path(work_dir).is_dir():
+        for stale in Path(work_dir).iterdir():
+            if stale != run_dir and stale.is_dir():
+                print(f"removing checkpoints of an earlier configuration: {stale}")
+                shutil.rmtree(stale)
+    return run_dir
+
+
+def _train_remote(session: Session, settings, model_spec, base_dir, train, heldout, seed) -> tuple[dict, str]:
+    store = session.store
+    inputs = {"train": ensure_uploaded(store, train, "train.parquet"),
+              "heldout": ensure_uploaded(store, heldout, "heldout.parquet")}
+    if model_spec["source"] == "tiny":
+        model = {"path": ensure_uploaded(store, base_dir, "model")}
+    else:
+        model = {"hub_id": model_spec["hub_id"], "revision": model_spec["revision"]}
+    fingerprint = run_fingerprint(settings, model_spec, seed, {**inputs, **model})
+    run_dir = f"runs/{settings['model']}/{settings['optim']}/seed{seed}/{fingerprint}"
+    request = {"volume": session.volume_name, "run_dir": run_dir, "settings": settings, "seed": seed,
+               "model": model, **inputs}
+    print(f"calling Modal: training {settings['model']}/{settings['optim']}/seed{seed} in {run_dir}")
+    return session.train(request), run_dir
+
+
+def _write_local_cost(cost_path, labels: dict, seconds: float, use_cpu: bool) -> None:
+    device, is_gpu = local_device()
+    on_gpu = is_gpu and not use_cpu
+    write_cost_record(cost_path, {
+        **labels,
+        "backend": "local",
+        "gpu": device if on_gpu else "cpu",
+        "gpu_count": 1 if on_gpu else 0,
+        "device": device,
+        "wall_seconds": round(seconds, 3),
+        "gpu_seconds": round(seconds, 3) if on_gpu else 0.0,
+        "attempts": 1,
+        "recorded": _now(),
+    })
+
+
+# ---------------------------------------------------------------------------
+# Reranking
+
+
+def rerank_with_backend(
+    backend: str,
+    model_dir: str | Path,
+    candidates: str | Path,
+    output: str | Path,
+    batch_size: int,
+    max_length: int,
+    tag: str,
+    cost_path: str | Path,
+    labels: dict,
+    modal_section: dict | None = None,
+    session: Session | None = None,
+) -> int:
+    """Rerank one test set with one checkpoint on `backend`, write the run file; returns the pair count.
+
+    `labels` (model, optim, seed, epoch, testset) go into the cost record.
+    """
+    _check_backend(backend)
+    labels = {"stage": "reranking", **labels}
+    start = time.monotonic()
+    if backend == "local":
+        from .rerank import rerank_to_file
+
+        pairs = rerank_to_file(model_dir, candidates, output, batch_size, max_length, tag)
+        _write_local_cost(cost_path, labels, time.monotonic() - start, use_cpu=False)
+        return pairs
+    with (session or ModalSession(modal_section, "rerank")) as active:
+        request = {
+            "volume": active.volume_name,
+            "model": ensure_uploaded(active.store, model_dir, "model"),
+            "candidates": ensure_uploaded(active.store, candidates, "candidates.parquet"),
+            "batch_size": batch_size,
+            "max_length": max_length,
+            "tag": tag,
+        }
+        result = active.rerank(request)
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = output.with_name(f".{output.name}.tmp")
+        tmp.write_text(result["run"])
+        os.replace(tmp, output)
+        gpu, count = parse_gpu(active.gpu["rerank"])
+        write_cost_record(cost_path, {
+            **labels,
+            "backend": "modal",
+            "gpu": gpu,
+            "gpu_count": count,
+            "device": result["device"],
+            "wall_seconds": round(time.monotonic() - start, 3),
+            "gpu_seconds": round(count * result["seconds"], 3),
+            "attempts": 1,
+            "volume": active.volume_name,
+            "recorded": _now(),
+        })
+    return result["pairs"]

@@ -1,0 +1,30 @@
+# What the study cost: every training and reranking job's cost record, priced with
+# the config's `costs` section (crossopt/cost.py). Target: results/cost.tsv
+
+
+rule cost_summary:
+    input:
+        training=expand(
+            "results/models/{model}/{optim}/seed{seed}/cost.json",
+            model=MODELS,
+            optim=OPTIMS,
+            seed=SEEDS,
+        ),
+        reranking=expand(
+            "results/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.cost.json",
+            model=MODELS,
+            optim=OPTIMS,
+            seed=SEEDS,
+            epoch=EPOCHS,
+            testset=TESTSETS,
+        ),
+    output:
+        "results/cost.tsv",
+    params:
+        costs=config.get("costs", {}),
+    log:
+        "logs/report/cost.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/cost.py"
