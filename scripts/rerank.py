@@ -1,4 +1,4 @@
-"""Snakemake entry point: rerank one test set's candidates with one epoch checkpoint, locally or on Modal."""
+"""Snakemake entry point: rerank every test set's candidates with one epoch checkpoint, locally or on Modal."""
 
 
 from typing import TYPE_CHECKING
@@ -10,11 +10,14 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(model: str, candidates: str, output: str, cost: str, batch_size: int, max_length: int, tag: str,
-         backend: str, labels: dict, modal_section: dict) -> None:
-    pairs = rerank_with_backend(backend, model, candidates, output, batch_size, max_length, tag, cost, labels,
-                                modal_section)
-    print(f"scored {pairs} pairs")
+def main(model: str, testsets: list[str], candidates: list[str], runs: list[str], costs: list[str],
+         batch_size: int, max_length: int, tag: str, backend: str, labels: dict, modal_section: dict) -> None:
+    if not len(testsets) == len(candidates) == len(runs) == len(costs):
+        raise ValueError("rerank: test sets, candidate tables, run files and cost records must correspond one to one")
+    for testset, candidate, run, cost in zip(testsets, candidates, runs, costs):
+        pairs = rerank_with_backend(backend, model, candidate, run, batch_size, max_length, tag, cost,
+                                    {**labels, "testset": testset}, modal_section)
+        print(f"{testset}: scored {pairs} pairs")
 
 
 if __name__ == "__main__":
@@ -22,14 +25,15 @@ if __name__ == "__main__":
         p, w = snakemake.params, snakemake.wildcards
         main(
             snakemake.input.model,
-            snakemake.input.candidates,
-            snakemake.output.run,
-            snakemake.output.cost,
+            p.testsets,
+            list(snakemake.input.candidates),
+            list(snakemake.output.runs),
+            list(snakemake.output.costs),
             p.batch_size,
             p.max_length,
             p.tag,
             p.backend,
-            {"model": w.model, "optim": w.optim, "seed": int(w.seed), "epoch": int(w.epoch), "testset": w.testset},
+            {"model": w.model, "optim": w.optim, "seed": int(w.seed), "epoch": int(w.epoch)},
             # Read from the config, not params: where a job runs must not make finished runs stale.
             snakemake.config.get("modal", {}),
         )
