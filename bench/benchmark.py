@@ -92,7 +92,12 @@ def small_shapes(config_path: Path) -> dict[str, tuple[str, dict]]:
 
 def build_model(family: str, spec: dict, vocab_size: int, tokenizer, seed: int = 0):
     """A random-init sequence classifier of `spec`'s shape whose vocabulary covers `tokenizer`'s."""
-    from transformers import BertConfig, BertForSequenceClassification, ModernBertConfig, ModernBertForSequenceClassification
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        ModernBertConfig,
+        ModernBertForSequenceClassification,
+    )
 
     torch.manual_seed(seed)
     spec = {**spec, "vocab_size": max(vocab_size, spec.get("vocab_size", 0))}
@@ -186,7 +191,8 @@ def bench_rerank(model, texts, args, device) -> dict:
     if args.ablations:
         variants["optimized_prefetch"] = (args.batch_size, RerankOptions(precision=args.precision, prefetch=True))
         variants["optimized_no_prefetch"] = (args.batch_size, RerankOptions(precision=args.precision, prefetch=False))
-        variants["optimized_unsorted"] = (args.batch_size, RerankOptions(precision=args.precision, sort_by_length=False))
+        variants["optimized_unsorted"] = (args.batch_size,
+                                          RerankOptions(precision=args.precision, sort_by_length=False))
         if device.type == "cpu":
             variants["optimized_bf16"] = (args.batch_size, RerankOptions(precision="bf16"))
         variants["st_predict"] = (args.naive_batch_size, None)
@@ -245,7 +251,8 @@ def bench_train(family, spec, tokenizer, args, device) -> dict:
         makers["lion_compiled"] = lambda g: make_optimizer(g, {**lion, "lion_implementation": "compiled"})
     if triton_available() and device.type == "cuda":
         makers["lion_triton"] = lambda g: make_optimizer(g, {**lion, "lion_implementation": "triton"})
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast(device.type, enabled=False)
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if device.type == "cuda"
+                else torch.autocast(device.type, enabled=False))
 
     runs = {}
     for name, make in makers.items():
@@ -309,8 +316,8 @@ def check_rankings(args, device) -> list[dict]:
     from crossopt.rerank import read_candidates, rerank
     from crossopt.trec import qrels_to_dict, read_qrels
 
-    testsets = [Path(p).parent for p in sorted(glob.glob(str(ROOT / "results" / "testsets" / "*" / "candidates.parquet")))
-                if (Path(p).parent / "qrels.txt").exists()]
+    found = sorted(glob.glob(str(ROOT / "results" / "testsets" / "*" / "candidates.parquet")))
+    testsets = [Path(p).parent for p in found if (Path(p).parent / "qrels.txt").exists()]
     checkpoints = []
     for seed_dir in sorted(glob.glob(str(ROOT / "results" / "models" / "*" / "*" / "seed*"))):
         epochs = sorted(Path(seed_dir).glob("epoch*"), key=lambda p: int(p.name[5:]))
@@ -330,7 +337,8 @@ def check_rankings(args, device) -> list[dict]:
             for name, options in variants.items():
                 run = rerank(model, candidates, args.batch_size, options, args.max_length)
                 measures = evaluate_run(run, qrels)["aggregate"]
-                row[f"{name}_same_candidates"] = {q: set(d) for q, d in run.items()} == {q: set(d) for q, d in naive_run.items()}
+                row[f"{name}_same_candidates"] = ({q: set(d) for q, d in run.items()}
+                                                  == {q: set(d) for q, d in naive_run.items()})
                 row[f"{name}_max_measure_diff"] = max(abs(measures[m] - naive[m]) for m in MEASURES)
             rows.append(row)
     return rows
@@ -407,7 +415,8 @@ def main(argv=None) -> dict:
     if texts is None:
         texts = synthetic_candidates(args.pairs, args.depth, seed=0)
     # the smoke models' vocabulary size for small shapes; enough for whole words on synthetic text
-    tokenizer = train_tokenizer(sorted(set(texts[0]) | set(texts[1])), vocab_size=2000 if args.size == "small" else 30000)
+    tokenizer = train_tokenizer(sorted(set(texts[0]) | set(texts[1])),
+                                vocab_size=2000 if args.size == "small" else 30000)
 
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

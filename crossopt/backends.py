@@ -467,10 +467,12 @@ def rerank_with_backend(
     labels: dict,
     modal_section: dict | None = None,
     session: Session | None = None,
+    options: dict | None = None,
 ) -> int:
     """Rerank one test set with one checkpoint on `backend`, write the run file; returns the pair count.
 
-    `labels` (model, optim, seed, epoch, testset) go into the cost record.
+    `labels` (model, optim, seed, epoch, testset) go into the cost record; `options`
+    are the scoring options of the `rerank` config section (crossopt.rerank.RerankOptions).
     """
     _check_backend(backend)
     labels = {"stage": "reranking", **labels}
@@ -478,7 +480,7 @@ def rerank_with_backend(
     if backend == "local":
         from .rerank import rerank_to_file
 
-        pairs = rerank_to_file(model_dir, candidates, output, batch_size, max_length, tag)
+        pairs = rerank_to_file(model_dir, candidates, output, batch_size, max_length, tag, options)
         _write_local_cost(cost_path, labels, time.monotonic() - start, use_cpu=False)
         return pairs
     with (session or ModalSession(modal_section, "rerank")) as active:
@@ -489,6 +491,7 @@ def rerank_with_backend(
             "batch_size": batch_size,
             "max_length": max_length,
             "tag": tag,
+            "options": options,
         }
         result = active.rerank(request)
         output = Path(output)

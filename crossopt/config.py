@@ -164,6 +164,7 @@ def run_settings(config: dict, model: str, optim: str) -> dict:
         "weight_decay": float(override.get("weight_decay", optim_spec["weight_decay"])),
         "betas": [float(b) for b in optim_spec.get("betas", default_betas)],
         "eps": float(optim_spec["eps"]),
+        "lion_implementation": optim_spec.get("implementation", "reference"),
         "max_length": int(model_spec["max_length"]),
         "trust_remote_code": bool(model_spec.get("trust_remote_code", False)),
         "epochs": int(config["study"]["epochs"]),

@@ -357,6 +357,7 @@ def rerank_on_volume(request: dict, root: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         output = Path(tmp) / "run.trec"
         pairs = rerank_to_file(root / request["model"], root / request["candidates"], output,
-                               request["batch_size"], request["max_length"], request["tag"])
+                               request["batch_size"], request["max_length"], request["tag"],
+                               request.get("options"))
         run = output.read_text()
     return {"run": run, "pairs": pairs, "seconds": time.monotonic() - start, "device": device}

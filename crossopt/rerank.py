@@ -55,8 +55,9 @@ class RerankOptions:
     precision       auto (fp16 autocast on CUDA, fp32 elsewhere) | fp32 | bf16 | fp16;
                     under autocast the scoring head stays float32. fp16 runs at
                     bf16's tensor-core speed with 3 more mantissa bits: on the
-                    smoke checkpoints bf16 moved evaluation measures by more than
-                    0.002 where fp16 did not (docs/performance.md)
+                    smoke checkpoints bf16 moved an evaluation measure by more
+                    than 0.002 in 10 of 24 cases, fp16 in 2, fp32 in none
+                    (docs/performance.md)
     sort_by_length  batch pairs of similar token length (optimized mode)
     prefetch        tokenize and pad the next chunk in a background thread: auto
                     (on a GPU only: on the CPU the thread competes with the
@@ -140,7 +141,7 @@ class _Encoded:
         # Positions past a pair's end read its own first token, then are overwritten.
         gather = self.offsets[index][:, None] + np.where(mask, positions[None, :], 0)
         features = {
-            key: torch.from_numpy(np.where(mask, flat[gather], pad_ids.get(key, 0)))
+            key: torch.from_numpy(np.where(mask, flat[gather], pad_ids.get(key) or 0))
             for key, flat in self.flat.items()
         }
         features["attention_mask"] = torch.from_numpy(mask.astype(np.int64))
@@ -153,7 +154,8 @@ def _tokenize(tokenizer, queries: list[str], passages: list[str], max_length: in
 
     A fast tokenizer's Rust backend is called directly: its `encode_batch_fast`
     skips character offsets, and the ids come out without the per-pair dicts the
-    Python wrapper builds (together a fifth of the tokenizing time on the smoke models).
+    Python wrapper builds (together about a quarter of the tokenizing time on the
+    smoke models).
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None or not hasattr(backend, "encode_batch_fast"):
@@ -207,8 +209,9 @@ def _prefetched(batches: Iterator, depth: int) -> Iterator:
     """Run `batches` in a background thread, up to `depth` items ahead of the consumer.
 
     The tokenizer's Rust code and NumPy release the GIL, and a GPU runs kernels
-    asynchronously, so tokenizing the next chunk overlaps with the model's work. An error in the thread is
-    raised in the consumer; a consumer that stops early stops the thread.
+    asynchronously, so tokenizing the next chunk overlaps with the model's work.
+    An error in the thread is raised in the consumer; a consumer that stops early
+    stops the thread.
     """
     items: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -267,7 +270,7 @@ class _Float32Head(torch.nn.Module):
 
     Under autocast the classifier's output would be bf16/fp16: bf16 keeps 8
     significant bits, so scores near 1.4 fall on a grid of 1/128 and tie en masse
-    (on the smoke models, 114 distinct scores among 1,091 pairs), and ties are
+    (on a smoke model, 107 distinct scores among 1,661 pairs), and ties are
     then broken by docid, not by the model. The head is a few small matrix
     products per pair, so float32 costs nothing measurable.
     """

@@ -159,7 +159,9 @@ def _paper_runs(wildcards):
 def _paper_results_table(wildcards):
     """The results TSV the paper is written from."""
     if config["paper"]["results"] == "reported":
-        return config["paper"]["reported_table"]
+        table = config["paper"]["reported_table"]
+        # A relative path names a file of this repository (data/reported/...).
+        return table if os.path.isabs(table) else os.path.join(workflow.basedir, table)
     return "results/table.tsv"
 
 
@@ -209,7 +211,12 @@ def _paper_generated(wildcards):
     return files
 
 
+# The LaTeX sources live next to the Snakefile, also when `--directory` runs the
+# workflow elsewhere (as the end-to-end test does).
+PAPER_SOURCES = os.path.join(workflow.basedir, "paper")
+
+
 def _paper_sources(wildcards):
     """Hand-written LaTeX sections, bibliography and TikZ figures (not the build dir)."""
-    return sorted(["paper/references.bib"]
-                  + glob.glob("paper/sections/*.tex") + glob.glob("paper/figures/*.tex"))
+    return sorted([f"{PAPER_SOURCES}/references.bib"]
+                  + glob.glob(f"{PAPER_SOURCES}/sections/*.tex") + glob.glob(f"{PAPER_SOURCES}/figures/*.tex"))

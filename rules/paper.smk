@@ -104,7 +104,7 @@ rule paper_figure_epochs:
 
 rule paper_pdf:
     input:
-        main="paper/main.tex",
+        main=f"{PAPER_SOURCES}/main.tex",
         sources=_paper_sources,
         generated=_paper_generated,
     output:

@@ -16,6 +16,8 @@ rule rerank:
         max_length=lambda wildcards: config["models"][wildcards.model]["max_length"],
         tag=lambda wildcards: f"{wildcards.model}-{wildcards.optim}-s{wildcards.seed}-e{wildcards.epoch}",
         backend=config["rerank"]["backend"],
+        # Scoring options (crossopt.rerank.RerankOptions): changing them reruns the rule.
+        options={k: config["rerank"][k] for k in ("mode", "precision", "sort_by_length", "prefetch", "chunk_size")},
     log:
         "logs/runs/{model}/{optim}/seed{seed}/epoch{epoch}.log",
     benchmark:

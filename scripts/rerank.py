@@ -11,12 +11,13 @@ if TYPE_CHECKING:
 
 
 def main(model: str, testsets: list[str], candidates: list[str], runs: list[str], costs: list[str],
-         batch_size: int, max_length: int, tag: str, backend: str, labels: dict, modal_section: dict) -> None:
+         batch_size: int, max_length: int, tag: str, backend: str, labels: dict, modal_section: dict,
+         options: dict | None = None) -> None:
     if not len(testsets) == len(candidates) == len(runs) == len(costs):
         raise ValueError("rerank: test sets, candidate tables, run files and cost records must correspond one to one")
     for testset, candidate, run, cost in zip(testsets, candidates, runs, costs):
         pairs = rerank_with_backend(backend, model, candidate, run, batch_size, max_length, tag, cost,
-                                    {**labels, "testset": testset}, modal_section)
+                                    {**labels, "testset": testset}, modal_section, options=options)
         print(f"{testset}: scored {pairs} pairs")
 
 
@@ -36,4 +37,5 @@ if __name__ == "__main__":
             {"model": w.model, "optim": w.optim, "seed": int(w.seed), "epoch": int(w.epoch)},
             # Read from the config, not params: where a job runs must not make finished runs stale.
             snakemake.config.get("modal", {}),
+            p.options,
         )

@@ -56,7 +56,8 @@ def test_foreach_lion_equals_reference(weight_decay):
     fast, fast_opt = _run(ForeachLion, lambda m: m.parameters(), **kwargs)
     _assert_same_parameters(reference, fast)
     for p_ref, p_fast in zip(reference.parameters(), fast.parameters()):
-        torch.testing.assert_close(ref_opt.state[p_ref]["exp_avg"], fast_opt.state[p_fast]["exp_avg"], rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(ref_opt.state[p_ref]["exp_avg"], fast_opt.state[p_fast]["exp_avg"],
+                                   rtol=1e-6, atol=1e-7)
 
 
 def test_foreach_lion_moves_parameters_like_lion():

@@ -8,6 +8,7 @@ from crossopt.rerank import (
     RerankOptions,
     _Encoded,
     _prefetched,
+    _tokenize,
     length_sorted_batches,
     load_cross_encoder,
     rerank_to_file,
@@ -15,7 +16,7 @@ from crossopt.rerank import (
 )
 from crossopt.smoke import make_testset, make_training_tables, make_world
 from crossopt.tiny_models import build_tiny_model
-from crossopt.trec import qrels_to_dict, read_run, run_to_dict, Qrel
+from crossopt.trec import Qrel, qrels_to_dict, read_run, run_to_dict
 
 SPEC = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
         "vocab_size": 300, "max_position_embeddings": 64}
@@ -151,8 +152,10 @@ def test_padding_matches_the_tokenizer(model_dir):
     tokenizer = model.tokenizer
     queries, passages = ["a b", "c", "d e f g"], ["x y z", "y " * 80, "z"]
     keys = tuple(k for k in ("input_ids", "token_type_ids") if k in tokenizer.model_input_names or k == "input_ids")
-    encoded = _Encoded(tokenizer(queries, passages, truncation="longest_first", max_length=MAX_LENGTH,
-                                 return_attention_mask=False, return_token_type_ids="token_type_ids" in keys), keys)
+    before = (tokenizer.backend_tokenizer.truncation, tokenizer.backend_tokenizer.padding)
+    encoded = _Encoded(_tokenize(tokenizer, queries, passages, MAX_LENGTH, keys), keys)
+    # the backend's settings are restored for the tokenizer's other users
+    assert (tokenizer.backend_tokenizer.truncation, tokenizer.backend_tokenizer.padding) == before
     index = np.array([2, 0, 1])
     padded = encoded.pad(index, {"input_ids": tokenizer.pad_token_id, "token_type_ids": 0})
     expected = tokenizer([queries[i] for i in index], [passages[i] for i in index], truncation="longest_first",
@@ -176,7 +179,8 @@ def test_prefetch_thread_raises_errors_in_the_caller():
 
 
 def test_options():
-    assert RerankOptions.from_config({"backend": "local", "batch_size": 64, "mode": "naive"}) == RerankOptions(mode="naive")
+    section = {"backend": "local", "batch_size": 64, "mode": "naive"}  # not every key is a scoring option
+    assert RerankOptions.from_config(section) == RerankOptions(mode="naive")
     assert RerankOptions.from_config(None) == RerankOptions()
     for bad in ({"mode": "fast"}, {"precision": "fp8"}, {"chunk_size": 0}, {"prefetch": "yes"}):
         with pytest.raises(ValueError, match="rerank"):
