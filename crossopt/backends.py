@@ -380,21 +380,9 @@ def train_with_backend(
         for epoch, destination in enumerate(epoch_dirs, start=1):
             active.store.download(f"{run_dir}/models/epoch{epoch}", Path(destination))
         active.store.download(f"{run_dir}/trainer_state.json", Path(state))
-        gpu, count = parse_gpu(active.gpu["train"])
         attempts = result["attempts"]
-        write_cost_record(cost_path, {
-            **labels,
-            "backend": "modal",
-            "gpu": gpu,
-            "gpu_count": count,
-            "device": result["device"],
-            "wall_seconds": round(time.monotonic() - start, 3),
-            "gpu_seconds": round(count * sum(a["seconds"] for a in attempts), 3),
-            "attempts": len(attempts),
-            "volume": active.volume_name,
-            "volume_run_dir": run_dir,
-            "recorded": _now(),
-        })
+        _write_modal_cost(cost_path, labels, active, "train", result["device"], start,
+                          [a["seconds"] for a in attempts], volume_run_dir=run_dir)
     print(f"trained on Modal in {run_dir} ({len(attempts)} attempt(s); discarded: {result['discarded'] or 'none'})")
     return result["summary"]
 
@@ -433,6 +421,25 @@ def _train_remote(session: Session, settings, model_spec, base_dir, train, heldo
                "model": model, **inputs}
     print(f"calling Modal: training {settings['model']}/{settings['optim']}/seed{seed} in {run_dir}")
     return session.train(request), run_dir
+
+
+def _write_modal_cost(cost_path, labels: dict, session, stage: str, device: str, start: float,
+                      attempt_seconds: list[float], **extra) -> None:
+    """Cost record of a Modal call: GPU seconds are summed over attempts (retries are billed too)."""
+    gpu, count = parse_gpu(session.gpu[stage])
+    write_cost_record(cost_path, {
+        **labels,
+        "backend": "modal",
+        "gpu": gpu,
+        "gpu_count": count,
+        "device": device,
+        "wall_seconds": round(time.monotonic() - start, 3),
+        "gpu_seconds": round(count * sum(attempt_seconds), 3),
+        "attempts": len(attempt_seconds),
+        "volume": session.volume_name,
+        **extra,
+        "recorded": _now(),
+    })
 
 
 def _write_local_cost(cost_path, labels: dict, seconds: float, use_cpu: bool) -> None:
@@ -499,17 +506,5 @@ def rerank_with_backend(
         tmp = output.with_name(f".{output.name}.tmp")
         tmp.write_text(result["run"])
         os.replace(tmp, output)
-        gpu, count = parse_gpu(active.gpu["rerank"])
-        write_cost_record(cost_path, {
-            **labels,
-            "backend": "modal",
-            "gpu": gpu,
-            "gpu_count": count,
-            "device": result["device"],
-            "wall_seconds": round(time.monotonic() - start, 3),
-            "gpu_seconds": round(count * result["seconds"], 3),
-            "attempts": 1,
-            "volume": active.volume_name,
-            "recorded": _now(),
-        })
+        _write_modal_cost(cost_path, labels, active, "rerank", result["device"], start, [result["seconds"]])
     return result["pairs"]
