@@ -6,14 +6,14 @@
 # results/models/{model}/{optim}/seed{seed}/epoch{epoch}/         one checkpoint per epoch
 # results/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.trec
 # results/eval/.../{testset}.json                                 aggregate and per-query measures
-# results/table.tsv                                               the brief's table
+# results/table.tsv, results/table_level{L}.tsv                  the brief's table (at another relevance level)
 # results/stats/significance.tsv                                 paired tests, Lion vs AdamW and vs BM25
 # results/cost.tsv                                                GPU hours and cost per run (Modal or local)
 # paper/build/main.pdf                                            the IEEE paper (rules/paper.smk)
 #
-# Run:   snakemake --cores 4 results/table.tsv                    (config.yaml: the real study)
-#        snakemake --configfile config/smoke.yaml --cores 4 results/table.tsv
-#        snakemake --configfile config/smoke.yaml --cores 4 results/table.tsv paper
+# Run:   snakemake --cores 4 all                                  (config.yaml: the real study)
+#        snakemake --configfile config/smoke.yaml --cores 4 all   (the toy study, offline, CPU)
+#        (--configfile takes every following word as a file: keep an option between it and targets)
 # Draw:  snakemake results/table.tsv --dag | dot -Tsvg > dag.svg
 
 from snakemake.utils import min_version
