@@ -70,6 +70,12 @@ V11_TESTSETS = _keys_with_source("msmarco_v11")  # candidates given with the que
 BM25_TESTSETS = LOCAL_TESTSETS + PYSERINI_TESTSETS
 
 
+def pyserini_topics_file(wildcards):
+    """A local topics file that replaces a Pyserini test set's bundled topics, if configured."""
+    path = testset_spec(wildcards).get("topics_file")
+    return {"topics_file": path} if path else {}
+
+
 def local_index(wildcards):
     """The Lucene index folder a local test set is searched in (none for prebuilt indexes)."""
     return f"results/indexes/{wildcards.testset}" if wildcards.testset in LOCAL_TESTSETS else []

@@ -23,6 +23,8 @@ rule prepare_local_testset:
 
 
 rule prepare_pyserini_testset:
+    input:
+        unpack(pyserini_topics_file),
     output:
         topics="results/testsets/{testset}/topics.tsv",
         qrels="results/testsets/{testset}/qrels.txt",
