@@ -7,31 +7,23 @@ checkpoint.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Mapping
 
-from .data import build_candidates, write_candidates_parquet
-from .trec import TrecFormatError, read_run
+from .data import DataError, build_candidates, iter_jsonl, write_candidates_parquet
+from .trec import read_run
 
 
 def read_jsonl_texts(path: str | Path, id_field: str = "id", text_field: str = "contents",
                      wanted: set[str] | None = None) -> dict[str, str]:
     """{docid: text} from a JSONL collection, keeping only `wanted` ids when given."""
     texts: dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                docid, text = str(record[id_field]), record[text_field]
-            except (json.JSONDecodeError, KeyError, TypeError) as error:
-                raise TrecFormatError(
-                    f"{path}, line {number}: not a {{{id_field!r}, {text_field!r}}} record ({error})"
-                ) from None
-            if wanted is None or docid in wanted:
-                texts[docid] = text
+    for number, record in iter_jsonl(Path(path)):
+        if id_field not in record or not isinstance(record.get(text_field), str):
+            raise DataError(f"{path}:{number}: expected a record with {id_field!r} and a string {text_field!r}")
+        docid = str(record[id_field])
+        if wanted is None or docid in wanted:
+            texts[docid] = record[text_field]
     return texts
 
 

@@ -345,7 +345,7 @@ class BeirTestset:
     qrels: list[Qrel]
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) per non-blank line; a bad line names the file and line."""
     with open(path, encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
@@ -377,7 +377,7 @@ def read_beir_corpus(path: str | os.PathLike) -> list[dict[str, str]]:
     """
     path = Path(path)
     records, seen = [], set()
-    for line_no, obj in _iter_jsonl(path):
+    for line_no, obj in iter_jsonl(path):
         docid = _string_field(obj, "_id", path, line_no)
         if not docid.strip() or any(ch.isspace() for ch in docid):
             raise DataError(f"{path}:{line_no}: _id {docid!r} is empty or contains whitespace")
@@ -394,7 +394,7 @@ def read_beir_queries(path: str | os.PathLike) -> dict[str, str]:
     """Query id -> text from ``queries.jsonl`` (all splits)."""
     path = Path(path)
     queries: dict[str, str] = {}
-    for line_no, obj in _iter_jsonl(path):
+    for line_no, obj in iter_jsonl(path):
         qid = _string_field(obj, "_id", path, line_no)
         if qid in queries:
             raise DataError(f"{path}:{line_no}: _id {qid!r} occurs more than once")

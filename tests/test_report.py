@@ -65,5 +65,5 @@ def test_write_candidates_joins_texts(tmp_path):
     with pytest.raises(Exception, match="has no passage text"):
         write_candidates(run, {"q1": "query"}, collection, tmp_path / "c.parquet")
     collection.write_text('{"id": "d1"}\n')
-    with pytest.raises(Exception, match="docs.jsonl, line 1"):
+    with pytest.raises(Exception, match="docs.jsonl:1: expected a record with 'id'"):
         write_candidates(run, {"q1": "query"}, collection, tmp_path / "c.parquet")
