@@ -125,6 +125,28 @@ def load_report(path: str | Path) -> dict:
         return json.load(handle)
 
 
+class ReportCache:
+    """Evaluation reports read once each: the table and the statistics visit the same
+    file for every column, seed and comparison. Callers must not modify the reports."""
+
+    def __init__(self) -> None:
+        self._reports: dict[str, dict] = {}
+
+    def __call__(self, path: str | Path) -> dict:
+        key = str(path)
+        if key not in self._reports:
+            self._reports[key] = load_report(key)
+        return self._reports[key]
+
+
+def eval_locator(pattern: str):
+    """`eval_path(model, optim, seed, epoch, testset)` from a path pattern with those fields."""
+    def eval_path(model: str, optim: str, seed: int, epoch: int, testset: str) -> str:
+        return pattern.format(model=model, optim=optim, seed=seed, epoch=epoch, testset=testset)
+
+    return eval_path
+
+
 def at_level(report: dict, level: int | None) -> dict:
     """The part of a report (aggregate, per_query, ...) at a relevance level.
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Callable, Mapping
 
-from .evaluate import at_level, load_report
+from .evaluate import ReportCache, at_level
 from .trec import atomic_write_text
 
 TABLE_HEADER = ["Base Model", "Optimizer", "Epoch", "NDCG@10", "MAP", "MRR@10", "Recall@10", "R-Prec", "P@10"]
@@ -25,7 +25,7 @@ def format_value(value: float | None) -> str:
 
 
 def table_rows(config: dict, eval_path: Callable[..., str], bm25_paths: Mapping[str, str],
-               level: int | None = None) -> list[list[str]]:
+               level: int | None = None, reports: ReportCache | None = None) -> list[list[str]]:
     """Rows of the table.
 
     `eval_path(model, optim, seed, epoch, testset)` locates a reranker's evaluation
@@ -34,17 +34,12 @@ def table_rows(config: dict, eval_path: Callable[..., str], bm25_paths: Mapping[
     whose passages come with the queries) is left empty in the BM25 row.
     `level` picks the relevance level of the binary measures on the test sets
     that store it (see `evaluate.at_level`); None is each test set's configured level.
+    Pass one `reports` cache to build the tables of several levels from one read of each file.
     """
     columns: Mapping[str, Mapping[str, str]] = config["table"]["columns"]
     rows = []
-    bm25 = {testset: load_report(path) for testset, path in bm25_paths.items()}
-    reports: dict[str, dict] = {}
-
-    def report(path: str) -> dict:
-        if path not in reports:
-            reports[path] = load_report(path)
-        return reports[path]
-
+    report = reports if reports is not None else ReportCache()
+    bm25 = {testset: report(path) for testset, path in bm25_paths.items()}
     rows.append(["BM25", "-", "-"] + [
         format_value(at_level(bm25[c["testset"]], level)["aggregate"][c["measure"]] if c["testset"] in bm25 else None)
         for c in (columns[name] for name in METRIC_COLUMNS)

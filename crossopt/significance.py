@@ -21,7 +21,7 @@ from typing import Callable, Mapping
 
 import pandas as pd
 
-from .evaluate import load_report
+from .evaluate import ReportCache
 from .stats import bootstrap_ci, compare_runs, mean_over_seeds, per_query_measure, seed_summary, significance_table
 
 EvalPath = Callable[[str, str, int, int, str], str]
@@ -32,16 +32,17 @@ def _columns(config: dict) -> list[tuple[str, str, str]]:
     return [(name, spec["testset"], spec["measure"]) for name, spec in config["table"]["columns"].items()]
 
 
-def _system_per_query(config: dict, eval_path: EvalPath, model: str, optim: str, epoch: int, testset: str,
-                      measure: str, cache: dict) -> dict[str, float]:
+def _per_seed(config: dict, eval_path: EvalPath, reports: ReportCache, model: str, optim: str, epoch: int,
+              testset: str, measure: str) -> list[dict[str, float]]:
+    """Per-query values of one reranker, one dict per configured seed."""
+    return [per_query_measure(reports(eval_path(model, optim, seed, epoch, testset)), measure)
+            for seed in config["study"]["seeds"]]
+
+
+def _system_per_query(config: dict, eval_path: EvalPath, reports: ReportCache, model: str, optim: str, epoch: int,
+                      testset: str, measure: str) -> dict[str, float]:
     """Per-query values of one reranker, averaged over the configured seeds."""
-    per_seed = []
-    for seed in config["study"]["seeds"]:
-        path = eval_path(model, optim, seed, epoch, testset)
-        if path not in cache:
-            cache[path] = load_report(path)
-        per_seed.append(per_query_measure(cache[path], measure))
-    return mean_over_seeds(per_seed)
+    return mean_over_seeds(_per_seed(config, eval_path, reports, model, optim, epoch, testset, measure))
 
 
 def _label(model: str, optim: str, epoch: int) -> str:
@@ -54,7 +55,7 @@ def study_significance(config: dict, eval_path: EvalPath, bm25_paths: Mapping[st
     baseline = settings["baseline_optimizer"]
     options = dict(n_permutations=settings["permutations"], n_resamples=settings["bootstrap_resamples"],
                    seed=settings["seed"], level=settings["confidence"])
-    cache: dict = {}
+    reports = ReportCache()
     epochs = range(1, config["study"]["epochs"] + 1)
     tables = []
     for optim in config["optimizers"]:
@@ -64,8 +65,8 @@ def study_significance(config: dict, eval_path: EvalPath, bm25_paths: Mapping[st
         for model in config["models"]:
             for epoch in epochs:
                 for _, testset, measure in _columns(config):
-                    a = _system_per_query(config, eval_path, model, optim, epoch, testset, measure, cache)
-                    b = _system_per_query(config, eval_path, model, baseline, epoch, testset, measure, cache)
+                    a = _system_per_query(config, eval_path, reports, model, optim, epoch, testset, measure)
+                    b = _system_per_query(config, eval_path, reports, model, baseline, epoch, testset, measure)
                     records.append(compare_runs(
                         a, b, system_a=_label(model, optim, epoch),
                         system_b=_label(model, baseline, epoch), measure=measure, testset=testset, **options,
@@ -79,10 +80,8 @@ def study_significance(config: dict, eval_path: EvalPath, bm25_paths: Mapping[st
                 for _, testset, measure in _columns(config):
                     if testset not in bm25_paths:
                         continue
-                    if bm25_paths[testset] not in cache:
-                        cache[bm25_paths[testset]] = load_report(bm25_paths[testset])
-                    a = _system_per_query(config, eval_path, model, optim, epoch, testset, measure, cache)
-                    b = per_query_measure(cache[bm25_paths[testset]], measure)
+                    a = _system_per_query(config, eval_path, reports, model, optim, epoch, testset, measure)
+                    b = per_query_measure(reports(bm25_paths[testset]), measure)
                     records.append(compare_runs(
                         a, b, system_a=_label(model, optim, epoch), system_b="bm25",
                         measure=measure, testset=testset, **options,
@@ -107,6 +106,7 @@ def _unique(records: list) -> list:
 def system_means(config: dict, eval_path: EvalPath, bm25_paths: Mapping[str, str]) -> pd.DataFrame:
     """Mean, bootstrap CI over queries and seed spread of every system on every table column."""
     settings = config["statistics"]
+    reports = ReportCache()
     rows = []
     seen = set()
     for name, testset, measure in _columns(config):
@@ -115,14 +115,12 @@ def system_means(config: dict, eval_path: EvalPath, bm25_paths: Mapping[str, str
         seen.add((testset, measure))
         systems = []
         if testset in bm25_paths:
-            report = load_report(bm25_paths[testset])
-            systems.append(("bm25", [per_query_measure(report, measure)]))
+            systems.append(("bm25", [per_query_measure(reports(bm25_paths[testset]), measure)]))
         for model in config["models"]:
             for optim in config["optimizers"]:
                 for epoch in range(1, config["study"]["epochs"] + 1):
-                    per_seed = [per_query_measure(load_report(eval_path(model, optim, s, epoch, testset)), measure)
-                                for s in config["study"]["seeds"]]
-                    systems.append((_label(model, optim, epoch), per_seed))
+                    systems.append((_label(model, optim, epoch),
+                                    _per_seed(config, eval_path, reports, model, optim, epoch, testset, measure)))
         for system, per_seed in systems:
             values = mean_over_seeds(per_seed)
             ci = bootstrap_ci(list(values.values()), n_resamples=settings["bootstrap_resamples"],

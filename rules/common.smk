@@ -128,6 +128,16 @@ def first_stage_eval_json(testset):
     return f"results/eval/{first_stage(testset)}/{testset}.json"
 
 
+def eval_pattern(wildcards):
+    """The pattern of eval_json, for scripts that locate every evaluation themselves."""
+    return eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}")
+
+
+def bm25_eval_paths(wildcards):
+    """{test set: BM25 evaluation} for the test sets whose candidates come from BM25."""
+    return {t: first_stage_eval_json(t) for t in TESTSETS if first_stage(t) == "bm25"}
+
+
 def extra_levels():
     """Relevance levels stored besides the configured ones; each gets a second table."""
     return sorted({level for t in TESTSETS for level in config["testsets"][t]["extra_relevance_levels"]})

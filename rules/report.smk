@@ -7,9 +7,9 @@ rule results_table:
         other_levels=expand("results/table_level{level}.tsv", level=extra_levels()),
     params:
         # Callables: Snakemake would try to fill in the braces of a plain string.
-        eval_pattern=lambda wildcards: eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}"),
+        eval_pattern=eval_pattern,
         # The BM25 row shows only test sets whose candidates come from BM25.
-        bm25_paths=lambda wildcards: {t: f"results/eval/bm25/{t}.json" for t in TESTSETS if first_stage(t) == "bm25"},
+        bm25_paths=bm25_eval_paths,
         levels=extra_levels(),
     log:
         "logs/report/table.log",

@@ -6,8 +6,8 @@ rule significance:
         means="results/stats/means.tsv",
     params:
         # Callables: Snakemake would try to fill in the braces of a plain string.
-        eval_pattern=lambda wildcards: eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}"),
-        bm25_paths=lambda wildcards: {t: f"results/eval/bm25/{t}.json" for t in TESTSETS if first_stage(t) == "bm25"},
+        eval_pattern=eval_pattern,
+        bm25_paths=bm25_eval_paths,
     log:
         "logs/stats/significance.log",
     conda:

@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING
 
+from crossopt.evaluate import eval_locator
 from crossopt.logs import log_to
 from crossopt.significance import study_significance, system_means
 from crossopt.stats import write_significance_tsv
@@ -12,9 +13,7 @@ if TYPE_CHECKING:
 
 
 def main(config: dict, eval_pattern: str, bm25_paths: dict, significance_out: str, means_out: str) -> None:
-    def eval_path(model, optim, seed, epoch, testset):
-        return eval_pattern.format(model=model, optim=optim, seed=seed, epoch=epoch, testset=testset)
-
+    eval_path = eval_locator(eval_pattern)
     table = study_significance(config, eval_path, bm25_paths)
     write_significance_tsv(table, significance_out)
     means = system_means(config, eval_path, bm25_paths)

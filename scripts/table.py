@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING
 
+from crossopt.evaluate import ReportCache, eval_locator
 from crossopt.logs import log_to
 from crossopt.report import table_rows, write_table
 
@@ -11,12 +12,10 @@ if TYPE_CHECKING:
 
 def main(config: dict, table: str, other_tables: list[str], levels: list[int], eval_pattern: str,
          bm25_paths: dict) -> None:
-    def eval_path(model, optim, seed, epoch, testset):
-        return eval_pattern.format(model=model, optim=optim, seed=seed, epoch=epoch, testset=testset)
-
-    write_table(table, table_rows(config, eval_path, bm25_paths))
+    eval_path, reports = eval_locator(eval_pattern), ReportCache()
+    write_table(table, table_rows(config, eval_path, bm25_paths, reports=reports))
     for level, path in zip(levels, other_tables):
-        write_table(path, table_rows(config, eval_path, bm25_paths, level=level))
+        write_table(path, table_rows(config, eval_path, bm25_paths, level=level, reports=reports))
 
 
 if __name__ == "__main__":
