@@ -8,6 +8,7 @@ one place and never retyped.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -75,12 +76,58 @@ def validate_config(config: dict) -> dict:
     validator_class = _with_defaults(jsonschema.validators.validator_for(schema))
     validator = validator_class(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    problems = [_describe(error) for error in _leaf_errors(errors)]
+    # JSON Schema's bounds let NaN through (every comparison with it is false).
+    problems = _non_finite_numbers(config) + [_describe(error) for error in _leaf_errors(errors)]
     if not problems:
         problems = _cross_reference_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
     return config
+
+
+def _non_finite_numbers(value, where: str = "") -> list[str]:
+    """One problem per NaN or infinity anywhere in the config, naming its key."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"'{where or '<top level>'}': {value} is not a finite number"]
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return []
+    return [problem for key, item in items for problem in _non_finite_numbers(item, f"{where}.{key}" if where else str(key))]
+
+
+# Metrics of sentence-transformers' cross-encoder evaluators (at_k = 10), as the
+# trainer logs them: eval_<evaluator name>_<metric>; NanoBEIR also logs BM25's own.
+_EVALUATOR_METRICS = ("map", "mrr@10", "ndcg@10")
+
+
+def evaluator_metric_names(evaluator: dict) -> list[str]:
+    """The metric names the configured per-epoch evaluator gives the trainer (aggregates only)."""
+    if evaluator["type"] == "heldout":
+        names = [f"eval_heldout_{m}" for m in _EVALUATOR_METRICS]
+    else:
+        names = [f"eval_NanoBEIR_R100_mean_{prefix}{m}" for prefix in ("", "base_") for m in _EVALUATOR_METRICS]
+    return ["eval_loss", *names]
+
+
+def _metric_problem(config: dict) -> list[str]:
+    metric = config["training"].get("metric_for_best_model")
+    if metric is None:
+        return []
+    evaluator = config["training"]["evaluator"]
+    names = evaluator_metric_names(evaluator)
+    # The trainer prefixes "eval_" itself when it is missing.
+    full = metric if metric.startswith("eval_") else f"eval_{metric}"
+    if full in names:
+        return []
+    if evaluator["type"] == "nanobeir" and full.startswith("eval_Nano") and "_R100_" in full:
+        # one dataset's metric, e.g. eval_NanoMSMARCO_R100_ndcg@10 (dataset names come from sentence-transformers)
+        if full.split("_R100_", 1)[1].removeprefix("base_") in _EVALUATOR_METRICS:
+            return []
+    return [f"'training.metric_for_best_model': {metric!r} is not a metric of the {evaluator['type']} evaluator "
+            f"(it logs: {', '.join(names)})"]
 
 
 def _leaf_errors(errors) -> Iterator[jsonschema.ValidationError]:
@@ -114,6 +161,7 @@ def _cross_reference_problems(config: dict) -> list[str]:
     figure_model = config.get("paper", {}).get("figure_model")
     if figure_model is not None and figure_model not in config["models"]:
         problems.append(f"'paper.figure_model': no such model {figure_model!r} (models: {', '.join(config['models'])})")
+    problems += _metric_problem(config)
     for key, model in config["models"].items():
         if model.get("trust_remote_code") and model["source"] == "hub" and not model.get("revision"):
             problems.append(f"'models.{key}.revision': trust_remote_code needs a pinned revision")

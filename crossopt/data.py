@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .trec import Qrel, write_qrels, write_topics
+from .trec import Qrel, read_text, split_lines, write_qrels, write_topics
 
 # Column names of the hub dataset sentence-transformers/msmarco (subsets corpus,
 # queries, triplets; all ids are strings there).
@@ -346,18 +346,21 @@ class BeirTestset:
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) per non-blank line; a bad line names the file and line."""
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as fault:
-                raise DataError(f"{path}:{line_no}: not valid JSON ({fault.msg})") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
-            yield line_no, obj
+    """(line number, object) per non-blank line; a bad line names the file and line.
+
+    A leading byte-order mark is dropped and invalid UTF-8 is named with its line
+    (`crossopt.trec.read_text`, shared by every text reader).
+    """
+    for line_no, line in enumerate(split_lines(read_text(path)), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as fault:
+            raise DataError(f"{path}:{line_no}: not valid JSON ({fault.msg})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
+        yield line_no, obj
 
 
 def _string_field(obj: dict, key: str, path: Path, line_no: int, required: bool = True) -> str:
@@ -405,33 +408,36 @@ def read_beir_queries(path: str | os.PathLike) -> dict[str, str]:
 def read_beir_qrels(path: str | os.PathLike) -> list[Qrel]:
     """Qrels from ``qrels/{split}.tsv``: header ``query-id corpus-id score``, tab-separated.
 
-    CRLF line endings (as BEIR ships them) are accepted: text mode turns them
-    into plain newlines.
+    CRLF line endings (as BEIR ships them) and a leading byte-order mark are accepted.
+    A file without judgments, or a (query, document) pair judged twice, is an error.
     """
     path = Path(path)
     qrels: list[Qrel] = []
-    seen: set[tuple[str, str]] = set()
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline().rstrip("\n").split("\t")
-        if [h.strip() for h in header] != ["query-id", "corpus-id", "score"]:
-            raise DataError(f"{path}:1: expected header 'query-id<TAB>corpus-id<TAB>score', got {header!r}")
-        for line_no, line in enumerate(handle, start=2):
-            if not line.strip():
-                continue
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) != 3:
-                raise DataError(f"{path}:{line_no}: expected 3 tab-separated fields, got {len(fields)}: {line!r}")
-            qid, docid, score = (f.strip() for f in fields)
-            try:
-                grade = int(score)
-            except ValueError:
-                raise DataError(f"{path}:{line_no}: score {score!r} is not an integer") from None
-            if not qid or not docid:
-                raise DataError(f"{path}:{line_no}: empty query-id or corpus-id")
-            if (qid, docid) in seen:
-                raise DataError(f"{path}:{line_no}: pair ({qid}, {docid}) occurs more than once")
-            seen.add((qid, docid))
-            qrels.append((qid, docid, grade))
+    first_line: dict[tuple[str, str], int] = {}
+    lines = split_lines(read_text(path))
+    header = lines[0].split("\t")
+    if [h.strip() for h in header] != ["query-id", "corpus-id", "score"]:
+        raise DataError(f"{path}:1: expected header 'query-id<TAB>corpus-id<TAB>score', got {header!r}")
+    for line_no, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 3:
+            raise DataError(f"{path}:{line_no}: expected 3 tab-separated fields, got {len(fields)}: {line!r}")
+        qid, docid, score = (f.strip() for f in fields)
+        try:
+            grade = int(score)
+        except ValueError:
+            raise DataError(f"{path}:{line_no}: score {score!r} is not an integer") from None
+        if not qid or not docid:
+            raise DataError(f"{path}:{line_no}: empty query-id or corpus-id")
+        if (qid, docid) in first_line:
+            raise DataError(f"{path}:{line_no}: pair ({qid}, {docid}) occurs more than once (first on line "
+                            f"{first_line[qid, docid]}); keep one judgment per pair")
+        first_line[qid, docid] = line_no
+        qrels.append((qid, docid, grade))
+    if not qrels:
+        raise DataError(f"{path}: no judgments below the header; a test set needs at least one judged query")
     return qrels
 
 

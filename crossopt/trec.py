@@ -35,16 +35,45 @@ class Qrel(NamedTuple):
     grade: int
 
 
+BOM = "\ufeff"
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """UTF-8 text of a file's bytes, without a leading byte-order mark.
+
+    Editors on Windows write a byte-order mark; kept, it would become part of the
+    first query id. Invalid UTF-8 is an error naming the file and line.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as fault:
+        line = data[: fault.start].count(b"\n") + 1
+        raise TrecFormatError(
+            f"{name}, line {line}: not valid UTF-8 (byte {data[fault.start]:#04x}); "
+            "save the file as UTF-8"
+        ) from None
+    return text[1:] if text.startswith(BOM) else text
+
+
+def read_text(path: Source) -> str:
+    """A file's UTF-8 text (see `decode_text`); every reader of the project's text inputs uses it."""
+    return decode_text(Path(path).read_bytes(), str(path))
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines split at newlines only (str.splitlines also splits at form feeds and
+    other separators, which would shift the line numbers of error messages)."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
 def _lines(source: Source) -> tuple[str, list[str]]:
     """Return (name for messages, lines) for a path or an inline text.
 
     A string containing a newline is taken as inline text; anything else as a path.
     """
     if isinstance(source, str) and "\n" in source:
-        return "<inline>", source.splitlines()
-    path = Path(source)
-    with open(path, encoding="utf-8") as handle:
-        return str(path), handle.read().splitlines()
+        return "<inline>", split_lines(source[1:] if source.startswith(BOM) else source)
+    return str(source), split_lines(read_text(source))
 
 
 def read_run(source: Source) -> list[RunEntry]:
@@ -80,9 +109,13 @@ def read_run(source: Source) -> list[RunEntry]:
 
 
 def read_qrels(source: Source) -> list[Qrel]:
-    """Read TREC qrels `qid iteration docid grade`; grades are integers (may be negative)."""
+    """Read TREC qrels `qid iteration docid grade`; grades are integers (may be negative).
+
+    A (query, document) pair judged twice is an error, as in trec_eval.
+    """
     name, lines = _lines(source)
     qrels = []
+    first_line: dict[tuple[str, str], int] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -97,6 +130,13 @@ def read_qrels(source: Source) -> list[Qrel]:
             grade_value = int(grade)
         except ValueError:
             raise TrecFormatError(f"{where}: grade {grade!r} is not an integer") from None
+        if (qid, docid) in first_line:
+            # trec_eval refuses such a file; keeping either grade would change the scores.
+            raise TrecFormatError(
+                f"{where}: query {qid!r} judges document {docid!r} a second time (first on line "
+                f"{first_line[qid, docid]}); keep one judgment per (query, document)"
+            )
+        first_line[qid, docid] = number
         qrels.append(Qrel(qid, docid, grade_value))
     return qrels
 
@@ -144,6 +184,17 @@ def rank_documents(scores: Mapping[str, float]) -> list[tuple[str, float]]:
     decreasing (see `strictly_decreasing`), so every tool sees the same ranking.
     """
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def trec_eval_order(scores: Mapping[str, float]) -> list[tuple[str, float]]:
+    """One query's documents in the order trec_eval ranks them.
+
+    trec_eval (form_res_rels.c) sorts by score, compared as a double, highest
+    first, and breaks ties by docid in descending byte order; it ignores the
+    rank column. Python compares str by code point, which orders UTF-8 bytes
+    the same way. Every cut-off the evaluation applies uses this order.
+    """
+    return sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)
 
 
 def strictly_decreasing(scores: list[float]) -> list[float]:
@@ -228,5 +279,6 @@ def check_run_file(path: Source) -> int:
         raise FileNotFoundError(f"run file {path} was not written")
     entries = read_run(path)
     if not entries:
-        raise TrecFormatError(f"run file {path} is empty")
+        raise TrecFormatError(f"run file {path} is empty: the retrieval found nothing for any query "
+                              "(check the index and the topics file)")
     return len(entries)

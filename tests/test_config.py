@@ -81,8 +81,10 @@ def test_bad_enum_and_cross_references():
 
 
 def test_defaults_are_filled_and_overrides_apply():
-    config = validate_config(smoke())
-    assert config["testsets"]["smoke-dl"]["missing_queries"] == "skip"
+    raw = smoke()
+    del raw["testsets"]["smoke-dl"]["missing_queries"]
+    config = validate_config(raw)
+    assert config["testsets"]["smoke-dl"]["missing_queries"] == "zero"  # trec_eval -c, as Pyserini's BEIR numbers
     assert config["training"]["decay_bias_and_norm"] is True
     lion = run_settings(config, "minilm", "lion")
     adamw = run_settings(config, "minilm", "adamw")
@@ -106,3 +108,33 @@ def test_conda_environment_pins_match_requirements():
     env = yaml.safe_load((ROOT / "envs" / "study.yaml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert set(pip) - {"torch==2.13.0"} == requirements
+
+
+def test_non_finite_numbers_are_rejected_everywhere():
+    config = smoke()
+    config["models"]["minilm"]["learning_rate"] = float("nan")
+    config["optimizers"]["lion"]["betas"] = [0.9, float("inf")]
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert "'models.minilm.learning_rate': nan is not a finite number" in str(error.value)
+    assert "'optimizers.lion.betas.1': inf is not a finite number" in str(error.value)
+
+
+def test_metric_for_best_model_must_be_a_metric_of_the_evaluator():
+    config = smoke()
+    config["training"]["metric_for_best_model"] = "eval_heldout_ndcg@100"
+    with pytest.raises(ConfigError, match=r"'training.metric_for_best_model': 'eval_heldout_ndcg@100' is not a metric "
+                                          r"of the heldout evaluator \(it logs: eval_loss, eval_heldout_map"):
+        validate_config(config)
+    for good in ("eval_heldout_mrr@10", "heldout_ndcg@10", "eval_loss"):
+        config = smoke()
+        config["training"]["metric_for_best_model"] = good
+        validate_config(config)
+    config = smoke()
+    config["training"]["evaluator"] = {"type": "nanobeir"}
+    config["training"]["metric_for_best_model"] = "eval_heldout_ndcg@10"
+    with pytest.raises(ConfigError, match="not a metric of the nanobeir evaluator"):
+        validate_config(config)
+    for good in ("eval_NanoBEIR_R100_mean_ndcg@10", "eval_NanoMSMARCO_R100_mrr@10"):
+        config["training"]["metric_for_best_model"] = good
+        validate_config(config)
