@@ -14,6 +14,23 @@ from .data import DataError, build_candidates, iter_jsonl, write_candidates_parq
 from .trec import read_run
 
 
+def _require_entries(run, run_path) -> None:
+    if not run:
+        raise DataError(f"{run_path}: the first-stage run is empty, so there is nothing to rerank "
+                        "(check the index and the topics it was retrieved with)")
+
+
+def check_candidates_file(path: str | Path) -> int:
+    """Fail unless `path` is a candidate table with at least one row; return the row count."""
+    import pyarrow.parquet as pq
+
+    rows = pq.read_metadata(path).num_rows
+    if rows == 0:
+        raise DataError(f"{path}: the candidate table is empty, so reranking would write an empty run; "
+                        "rebuild it from a non-empty first-stage run (snakemake --forcerun candidates)")
+    return rows
+
+
 def read_jsonl_texts(path: str | Path, id_field: str = "id", text_field: str = "contents",
                      wanted: set[str] | None = None) -> dict[str, str]:
     """{docid: text} from a JSONL collection, keeping only `wanted` ids when given."""
@@ -30,6 +47,7 @@ def read_jsonl_texts(path: str | Path, id_field: str = "id", text_field: str = "
 def write_candidates(run_path, topics: Mapping[str, str], collection_jsonl, output) -> int:
     """Candidates of a run file whose texts live in a Pyserini JSONL collection."""
     run = read_run(run_path)
+    _require_entries(run, run_path)
     texts = read_jsonl_texts(collection_jsonl, wanted={e.docid for e in run})
     table = build_candidates([(e.qid, e.docid, e.rank, e.score) for e in run], topics.items(), texts)
     write_candidates_parquet(table, output)
@@ -41,6 +59,7 @@ def write_candidates_from_index(run_path, topics: Mapping[str, str], index: str,
     from .sources import prebuilt_doc_texts
 
     run = read_run(run_path)
+    _require_entries(run, run_path)
     texts = prebuilt_doc_texts(sorted({e.docid for e in run}), index=index)
     table = build_candidates([(e.qid, e.docid, e.rank, e.score) for e in run], topics.items(), texts)
     write_candidates_parquet(table, output)

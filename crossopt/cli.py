@@ -1,7 +1,7 @@
 """Small command-line tools used by shell rules and by people.
 
     python -m crossopt.cli check-run RUN        fail unless RUN is a non-empty, well-formed run file
-    python -m crossopt.cli validate-config CFG  validate a config file and print its resolved form
+    python -m crossopt.cli validate-config CFG  validate a config file, check its local files, summarize it
 """
 
 from __future__ import annotations
@@ -9,7 +9,34 @@ from __future__ import annotations
 import argparse
 import sys
 
-import yaml
+
+def config_summary(config: dict) -> list[str]:
+    """A few lines on what a valid config will run: test sets, models, optimizers, job counts."""
+    from .config import enabled_testsets
+
+    testsets = enabled_testsets(config)
+    disabled = [key for key in config["testsets"] if key not in testsets]
+    seeds, epochs = config["study"]["seeds"], config["study"]["epochs"]
+    trainings = len(config["models"]) * len(config["optimizers"]) * len(seeds)
+    checkpoints = trainings * epochs
+    lines = ["test sets:"]
+    for key in testsets:
+        spec = config["testsets"][key]
+        where = {"beir": lambda: f"{spec['path']} (split {spec['split']})",
+                 "pyserini": lambda: f"topics {spec.get('topics_file') or spec['topics']}, qrels {spec['qrels']}"}
+        detail = where.get(spec["source"], lambda: "")()
+        lines.append(f"  {key}: {spec['name']} [{spec['source']}{', ' + detail if detail else ''}; "
+                     f"relevance level {spec['relevance_level']}, missing queries {spec['missing_queries']}]")
+    if disabled:
+        lines.append(f"  disabled: {', '.join(disabled)}")
+    lines.append("models: " + ", ".join(f"{k} ({m['name']})" for k, m in config["models"].items()))
+    lines.append("optimizers: " + ", ".join(f"{k} ({o['name']})" for k, o in config["optimizers"].items()))
+    lines.append(
+        f"jobs to run: {trainings} trainings ({len(seeds)} seed(s)), {checkpoints} checkpoints "
+        f"({epochs} epochs), {checkpoints * len(testsets)} reranking and "
+        f"{checkpoints * len(testsets) + len(testsets)} evaluation jobs ({len(testsets)} first-stage runs included)"
+    )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,8 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-run", help="check that a TREC run file exists, is non-empty and well-formed")
     check.add_argument("run")
-    validate = commands.add_parser("validate-config", help="validate a config against the schema and print it")
+    validate = commands.add_parser(
+        "validate-config", help="validate a config against the schema, check the local files it names, summarize it")
     validate.add_argument("config")
+    validate.add_argument("--directory", default=".",
+                          help="folder snakemake will run in: relative paths in the config start there (default: .)")
     args = parser.parse_args(argv)
 
     if args.command == "check-run":
@@ -27,14 +57,19 @@ def main(argv: list[str] | None = None) -> int:
         count = check_run_file(args.run)
         print(f"{args.run}: {count} lines")
     elif args.command == "validate-config":
-        from .config import ConfigError, load_config
+        from .config import ConfigError, load_config, local_path_problems
 
         try:
             config = load_config(args.config)
         except ConfigError as error:
             print(f"{args.config}: {error}", file=sys.stderr)
             return 1
-        yaml.safe_dump(config, sys.stdout, sort_keys=False)
+        problems = local_path_problems(config, args.directory)
+        if problems:
+            print(f"{args.config}: missing local files:\n  - " + "\n  - ".join(problems), file=sys.stderr)
+            return 1
+        print("\n".join(config_summary(config)))
+        print(f"{args.config} is valid.")
     return 0
 
 

@@ -177,6 +177,33 @@ def load_config(path: str | Path) -> dict:
     return validate_config(config)
 
 
+def local_path_problems(config: dict, base: str | Path = ".") -> list[str]:
+    """Local files the enabled test sets need that do not exist, one problem per path.
+
+    Relative paths are taken from `base`, the folder snakemake runs in. A BEIR
+    test set needs corpus.jsonl, queries.jsonl and the qrels of its split.
+    """
+    base = Path(base)
+    problems = []
+    for key in enabled_testsets(config):
+        spec = config["testsets"][key]
+        if spec["source"] == "beir":
+            folder = base / spec["path"]
+            if not folder.is_dir():
+                problems.append(f"'testsets.{key}.path': folder {folder} does not exist")
+                continue
+            for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{spec['split']}.tsv"):
+                if not (folder / name).is_file():
+                    hint = ""
+                    if name.startswith("qrels/"):
+                        splits = sorted(q.stem for q in (folder / "qrels").glob("*.tsv"))
+                        hint = f" (splits there: {', '.join(splits) or 'none'}; set 'testsets.{key}.split')"
+                    problems.append(f"'testsets.{key}': {folder / name} does not exist{hint}")
+        if spec.get("topics_file") and not (base / spec["topics_file"]).is_file():
+            problems.append(f"'testsets.{key}.topics_file': {base / spec['topics_file']} does not exist")
+    return problems
+
+
 # ---------------------------------------------------------------------------
 # Derived settings
 

@@ -38,6 +38,22 @@ def testset_spec(wildcards):
     return config["testsets"][wildcards.testset]
 
 
+# Keys of a test set that say how to show it or whether to run it, not what it computes:
+# left out of the params below, so renaming a test set reruns only the table and the paper.
+_DISPLAY_KEYS = ("name", "enabled")
+
+
+def testset_settings(wildcards):
+    """A test set's spec without its display name: params of the rules that compute with it."""
+    return {k: v for k, v in testset_spec(wildcards).items() if k not in _DISPLAY_KEYS}
+
+
+def display_names(wildcards):
+    """Every display name the table shows: params of the table rule, so a rename rewrites it."""
+    return {section: {key: spec["name"] for key, spec in config[section].items()}
+            for section in ("models", "optimizers", "testsets")}
+
+
 def testset_source_files(wildcards):
     """The raw BEIR files a local test set is prepared from."""
     spec = testset_spec(wildcards)

@@ -11,6 +11,7 @@ rule results_table:
         # The BM25 row shows only test sets whose candidates come from BM25.
         bm25_paths=bm25_eval_paths,
         levels=extra_levels(),
+        names=display_names,
     log:
         "logs/report/table.log",
     conda:

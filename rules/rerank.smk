@@ -1,17 +1,14 @@
-# One job per checkpoint reranks every enabled test set: loading the libraries
-# costs more than scoring the smoke candidates, and a checkpoint is read once.
+# One job per (checkpoint, test set): enabling or adding a test set schedules only its
+# own reranking, and a failed test set leaves the others' runs in place.
 rule rerank:
     input:
         model="results/models/{model}/{optim}/seed{seed}/epoch{epoch}",
-        candidates=expand("results/testsets/{testset}/candidates.parquet", testset=TESTSETS),
+        candidates="results/testsets/{testset}/candidates.parquet",
     output:
-        runs=expand("results/runs/{{model}}/{{optim}}/seed{{seed}}/epoch{{epoch}}/{testset}.trec", testset=TESTSETS),
-        # GPU type, wall and GPU seconds of each test set (summed by rules/cost.smk).
-        costs=expand(
-            "results/runs/{{model}}/{{optim}}/seed{{seed}}/epoch{{epoch}}/{testset}.cost.json", testset=TESTSETS
-        ),
+        run="results/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.trec",
+        # GPU type, wall and GPU seconds of this job (summed by rules/cost.smk).
+        cost="results/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.cost.json",
     params:
-        testsets=TESTSETS,
         batch_size=config["rerank"]["batch_size"],
         max_length=lambda wildcards: config["models"][wildcards.model]["max_length"],
         tag=lambda wildcards: f"{wildcards.model}-{wildcards.optim}-s{wildcards.seed}-e{wildcards.epoch}",
@@ -19,9 +16,9 @@ rule rerank:
         # Scoring options (crossopt.rerank.RerankOptions): changing them reruns the rule.
         options={k: config["rerank"][k] for k in ("mode", "precision", "sort_by_length", "prefetch", "chunk_size")},
     log:
-        "logs/runs/{model}/{optim}/seed{seed}/epoch{epoch}.log",
+        "logs/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.log",
     benchmark:
-        "benchmarks/rerank/{model}/{optim}/seed{seed}/epoch{epoch}.tsv"
+        "benchmarks/rerank/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.tsv"
     threads: 1
     conda:
         "../envs/study.yaml"

@@ -1,24 +1,23 @@
-"""Snakemake entry point: rerank every test set's candidates with one epoch checkpoint, locally or on Modal."""
+"""Snakemake entry point: rerank one test set's candidates with one epoch checkpoint, locally or on Modal."""
 
 
 from typing import TYPE_CHECKING
 
 from crossopt.backends import rerank_with_backend
+from crossopt.candidates import check_candidates_file
 from crossopt.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(model: str, testsets: list[str], candidates: list[str], runs: list[str], costs: list[str],
-         batch_size: int, max_length: int, tag: str, backend: str, labels: dict, modal_section: dict,
-         options: dict | None = None) -> None:
-    if not len(testsets) == len(candidates) == len(runs) == len(costs):
-        raise ValueError("rerank: test sets, candidate tables, run files and cost records must correspond one to one")
-    for testset, candidate, run, cost in zip(testsets, candidates, runs, costs):
-        pairs = rerank_with_backend(backend, model, candidate, run, batch_size, max_length, tag, cost,
-                                    {**labels, "testset": testset}, modal_section, options=options)
-        print(f"{testset}: scored {pairs} pairs")
+def main(model: str, testset: str, candidates: str, run: str, cost: str, batch_size: int, max_length: int,
+         tag: str, backend: str, labels: dict, modal_section: dict, options: dict | None = None) -> None:
+    # An empty table would give an empty run file (and, evaluated, zeros in the table).
+    check_candidates_file(candidates)
+    pairs = rerank_with_backend(backend, model, candidates, run, batch_size, max_length, tag, cost,
+                                {**labels, "testset": testset}, modal_section, options=options)
+    print(f"{testset}: scored {pairs} pairs")
 
 
 if __name__ == "__main__":
@@ -26,10 +25,10 @@ if __name__ == "__main__":
         p, w = snakemake.params, snakemake.wildcards
         main(
             snakemake.input.model,
-            p.testsets,
-            list(snakemake.input.candidates),
-            list(snakemake.output.runs),
-            list(snakemake.output.costs),
+            w.testset,
+            snakemake.input.candidates,
+            snakemake.output.run,
+            snakemake.output.cost,
             p.batch_size,
             p.max_length,
             p.tag,

@@ -1,5 +1,65 @@
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+# Values that tests compared with the official trec_eval binary (tests/test_trec_eval_binary.py).
+_TREC_EVAL_COUNT = pytest.StashKey[dict]()
+
+
+def run_snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True,
+                  cores: str = "2") -> subprocess.CompletedProcess:
+    """Snakemake on this repository's Snakefile in `workdir` (the smoke config unless told otherwise)."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(configfile or ROOT / "config" / "smoke.yaml"), "--cores", cores, *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def smoke_study(tmp_path_factory):
+    """One finished run of the whole smoke DAG, shared by every test that reads its outputs.
+
+    Tests that change files work on a copy (`copy_study`); tests/test_workflow.py
+    reruns parts of this one and checks that they come out identical.
+    """
+    if shutil.which("java") is None:
+        pytest.skip("Java is not installed: Pyserini's BM25 stage cannot run (apt-get install default-jre-headless)")
+    workdir = tmp_path_factory.mktemp("smoke")
+    run_snakemake(workdir, "all")
+    return workdir
+
+
+def copy_study(study: Path, destination: Path) -> Path:
+    """A copy of a finished study that Snakemake also sees as finished (times and metadata kept)."""
+    shutil.copytree(study, destination, symlinks=True, copy_function=shutil.copy2)
+    return destination
+
+
+@pytest.fixture
+def count_trec_eval_comparisons(request):
+    """Add the number of values a test compared with trec_eval (shown at the end of the run)."""
+    counts = request.config.stash.setdefault(_TREC_EVAL_COUNT, {})
+
+    def add(n: int) -> None:
+        counts[request.node.nodeid] = counts.get(request.node.nodeid, 0) + n
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    counts = config.stash.get(_TREC_EVAL_COUNT, {})
+    if counts:
+        terminalreporter.write_line(
+            f"trec_eval 10.0 comparison: {sum(counts.values())} values compared to 4 decimals "
+            f"in {len(counts)} tests (tests/test_trec_eval_binary.py)"
+        )

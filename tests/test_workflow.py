@@ -1,6 +1,6 @@
 """End to end: the smoke study through Snakemake, offline, on CPU (a few minutes).
 
-One module-scoped run of the whole DAG feeds every test here; the later tests
+One run of the whole DAG (the session fixture `smoke_study`) feeds every test here; the later tests
 rerun parts of it and check what reruns and that reruns reproduce files exactly.
 """
 
@@ -31,12 +31,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    if shutil.which("java") is None:
-        pytest.skip("Java is not installed: Pyserini's BM25 stage cannot run (apt-get install default-jre-headless)")
-    workdir = tmp_path_factory.mktemp("smoke")
-    snakemake(workdir, "all")
-    return workdir
+def study(smoke_study):
+    """The session's smoke run (tests/conftest.py), shared with the evaluation and bad-input tests."""
+    return smoke_study
 
 
 def digest(path: Path) -> str:
@@ -146,6 +143,6 @@ def test_real_config_dag_offline():
         if len(fields) == 2 and fields[1].isdigit():
             counts[fields[0]] = int(fields[1])
     assert counts["train"] == 6  # 3 models x 2 optimizers x 1 seed, 3 epoch checkpoints each
-    assert counts["rerank"] == 18  # one job per checkpoint reranks both enabled test sets
+    assert counts["rerank"] == 36  # one job per (checkpoint, enabled test set)
     assert counts["evaluate"] == 36  # 18 checkpoints x 2 enabled test sets
     assert counts["prepare_pyserini_testset"] == 1 and counts["prepare_msmarco_v11_testset"] == 1
