@@ -357,9 +357,13 @@ def score_pairs(model, queries: list[str], passages: list[str], batch_size: int,
     scores[np.concatenate(positions)] = torch.cat(logits).cpu().numpy()
     bad = int((~np.isfinite(scores)).sum())
     if bad:
+        used = "fp32" if options.mode == "naive" else resolved_precision(device, options.precision)
+        hint = ("fp16 can overflow on some models: set rerank precision to bf16 or fp32" if used == "fp16" else
+                f"{used} does not overflow here, so the checkpoint itself outputs them: check its training "
+                "log for a diverged loss (a learning rate too high for the optimizer)")
         raise FloatingPointError(
-            f"{bad} of {len(scores)} scores are not finite (precision {options.precision!r} in {options.mode} mode); "
-            "fp16 can overflow on some models: set rerank precision to bf16 or fp32"
+            f"{bad} of {len(scores)} scores are not finite (precision {used} on device {device}, "
+            f"{options.mode} mode); {hint}"
         )
     return scores.tolist()
 
