@@ -332,6 +332,7 @@ def config_macros(config: Mapping, runs: Mapping) -> dict[str, str]:
         "RankingTestSet": latex_escape(facts["ranking_name"]),
         "MrrTestSet": latex_escape(facts["mrr_name"]),
         "NumModels": format_number(len(models), style="word"),
+        **availability_macros(config),
     }
     for key, spec in models.items():
         where = f"models.{key}"
@@ -1481,20 +1482,45 @@ def models_table(config: Mapping, runs: Mapping) -> str:
     return "\n".join(lines) + "\n"
 
 
-def authors_block(authors: Sequence[Mapping]) -> str:
-    r"""IEEEtran conference author blocks from config, separated by \and."""
+ANONYMOUS = "Anonymous Authors"
+
+
+def authors_block(authors: Sequence[Mapping] | None) -> str:
+    r"""IEEEtran conference author blocks from config, separated by \and, and the PDF's
+    author metadata. No authors (paper.authors unset) gives an anonymous block, as for
+    double-blind review."""
+    if authors is None:
+        return (f"\\hypersetup{{pdfauthor={{{ANONYMOUS}}}}}\n"
+                f"\\author{{\\IEEEauthorblockN{{{ANONYMOUS}}}}}\n")
     if not authors:
-        raise ValueError("config paper.authors: at least one author is required")
-    blocks = []
+        raise ValueError("config paper.authors: give at least one author, or null for an "
+                         "anonymous author block")
+    blocks, names = [], []
     for i, author in enumerate(authors):
         where = f"paper.authors[{i}]"
         lines = [latex_escape(_require(author, "affiliation", where))]
         if author.get("email"):
             lines.append(f"\\texttt{{{latex_escape(author['email'])}}}")
         name = latex_escape(_require(author, "name", where))
+        names.append(name)
         address = " \\\\ ".join(lines)
         blocks.append(f"\\IEEEauthorblockN{{{name}}}\n\\IEEEauthorblockA{{{address}}}")
-    return "\\author{" + "\n\\and\n".join(blocks) + "}\n"
+    return (f"\\hypersetup{{pdfauthor={{{', '.join(names)}}}}}\n"
+            + "\\author{" + "\n\\and\n".join(blocks) + "}\n")
+
+
+def availability_macros(config: Mapping) -> dict[str, str]:
+    """The availability statement's links: this workflow's repository and, for reported
+    results, where the researcher's files came from (paper.repository_url, reported_origin)."""
+    paper = _require(config, "paper", "config")
+    url = paper.get("repository_url")
+    origin = paper.get("reported_origin")
+    return {
+        "RepositoryLink": (f"\\url{{{url}}}" if url else
+                           "a repository whose address is withheld for anonymous review"),
+        "ReportedOrigin": (f"\\url{{{origin}}}" if origin else
+                           "the researcher's repository"),
+    }
 
 
 # --------------------------------------------------------------------------- building

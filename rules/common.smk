@@ -5,6 +5,7 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 
+from crossopt import researcher_eval
 from crossopt.config import ConfigError, enabled_testsets, run_settings, validate_config
 
 try:
@@ -170,6 +171,61 @@ def all_evaluations():
     ] + [first_stage_eval_json(t) for t in TESTSETS]
 
 
+# --- the researcher's evaluation files (rules/report.smk)
+# With paper.results: reported, results/table.tsv is built from the researcher's own
+# trec_eval outputs, imported into the evaluation layout below results/reported/eval/;
+# computed results build it from the workflow's evaluations under results/eval/.
+
+REPORTED = config["paper"]["results"] == "reported"
+
+
+def repository_path(path):
+    """A config path; a relative one names a path beside this repository's Snakefile."""
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(workflow.basedir, path))
+
+
+def reported_eval_sources(wildcards):
+    """The researcher's files the import reads; a clear error when the folder is absent."""
+    try:
+        return researcher_eval.source_files(repository_path(config["paper"]["reported_eval"]),
+                                            MODELS, OPTIMS, len(EPOCHS))
+    except researcher_eval.ResearcherEvalError as error:
+        raise WorkflowError(str(error)) from None
+
+
+def reported_eval_json(model, optim, seed, epoch, testset):
+    return f"results/reported/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.json"
+
+
+def reported_evaluations():
+    """One imported evaluation per run and test set of the table (TREC DL and MRR@10)."""
+    columns = config["table"]["columns"]
+    testsets = sorted({columns["NDCG@10"]["testset"], columns["MRR@10"]["testset"]})
+    return [reported_eval_json(m, o, s, e, t)
+            for m in MODELS for o in OPTIMS for s in SEEDS for e in EPOCHS for t in testsets]
+
+
+def table_evaluations():
+    """The evaluations results/table.tsv is built from."""
+    return reported_evaluations() if REPORTED else all_evaluations()
+
+
+def table_eval_pattern(wildcards):
+    if REPORTED:
+        return reported_eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}")
+    return eval_pattern(wildcards)
+
+
+def table_bm25_paths(wildcards):
+    """The researcher's files have no BM25 evaluation, so their table has no BM25 row."""
+    return {} if REPORTED else bm25_eval_paths(wildcards)
+
+
+def table_levels():
+    """Further relevance levels: the researcher's files are at trec_eval's default only."""
+    return [] if REPORTED else extra_levels()
+
+
 # --- the paper (rules/paper.smk)
 
 
@@ -189,12 +245,17 @@ def _paper_runs(wildcards):
 
 
 def _paper_results_table(wildcards):
-    """The results TSV the paper is written from."""
-    if config["paper"]["results"] == "reported":
-        table = config["paper"]["reported_table"]
-        # A relative path names a file of this repository (data/reported/...).
-        return table if os.path.isabs(table) else os.path.join(workflow.basedir, table)
+    """The results TSV the paper is written from: in both modes the workflow's table, built
+    from the researcher's imported outputs (reported) or the workflow's evaluations."""
     return "results/table.tsv"
+
+
+def _paper_reported(wildcards):
+    """Reported results: the reconciliation, the brief's table and the imported evaluations."""
+    brief = config["paper"]["brief_table"]
+    return {"reconciliation": "results/reported/reconciliation.tsv",
+            "brief": brief if os.path.isabs(brief) else os.path.join(workflow.basedir, brief),
+            "evaluations": reported_evaluations()}
 
 
 def _paper_statistics(wildcards):
@@ -237,6 +298,9 @@ def _paper_generated(wildcards):
     files = expand("results/paper/{name}.tex",
                    name=["macros", "training", "authors", "models_table", "hyperparameters",
                          "results_table", "difference_table", "comparison", "significance"])
+    if config["paper"]["results"] == "reported":
+        files += expand("results/paper/{name}.tex",
+                        name=["reported", "reconciliation_table", "extra_measures_table"])
     files.append("results/figures/epochs.pdf")
     if _paper_training_logs(wildcards):
         files.append("results/figures/training_curves.pdf")

@@ -1,9 +1,11 @@
 # The paper: generated LaTeX (results/paper/*.tex), figures (results/figures/*.pdf) and
-# the PDF (paper/build/main.pdf). Results come from the researcher's reported table or the
-# workflow's own results/table.tsv, as config["paper"]["results"] says; computed results
-# also bring the per-query statistics (results/stats/significance.tsv and means.tsv) for
-# the significance markers, intervals and seed spread. Input functions (_paper_*) live in
-# rules/common.smk.
+# the PDF (paper/build/main.pdf). Results come from results/table.tsv, which is built from
+# the researcher's own evaluation files (paper.results: reported; rules/report.smk) or from
+# the workflow's evaluations (computed). Reported results also bring the reconciliation
+# with the brief's table and the facts of the researcher's files (rule paper_reported);
+# computed results bring the per-query statistics (results/stats/significance.tsv and
+# means.tsv) for the significance markers, intervals and seed spread. Input functions
+# (_paper_*) live in rules/common.smk.
 
 
 rule paper_macros:
@@ -40,6 +42,25 @@ rule paper_results_tables:
         "../envs/study.yaml"
     script:
         "../scripts/paper_results_tables.py"
+
+
+rule paper_reported:
+    input:
+        unpack(_paper_reported),
+        table=_paper_results_table,
+    output:
+        macros="results/paper/reported.tex",
+        reconciliation="results/paper/reconciliation_table.tex",
+        measures="results/paper/extra_measures_table.tex",
+    params:
+        config=_paper_config,
+        eval_pattern=lambda wildcards: reported_eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}"),
+    log:
+        "logs/paper/reported.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/paper_reported.py"
 
 
 rule paper_setup_tables:

@@ -1,16 +1,17 @@
 rule results_table:
     input:
-        all_evaluations(),
+        table_evaluations(),
     output:
         table="results/table.tsv",
         # The same table with binary measures at another relevance level (e.g. TREC DL's level 2).
-        other_levels=expand("results/table_level{level}.tsv", level=extra_levels()),
+        other_levels=expand("results/table_level{level}.tsv", level=table_levels()),
     params:
         # Callables: Snakemake would try to fill in the braces of a plain string.
-        eval_pattern=eval_pattern,
+        eval_pattern=table_eval_pattern,
         # The BM25 row shows only test sets whose candidates come from BM25.
-        bm25_paths=bm25_eval_paths,
-        levels=extra_levels(),
+        bm25_paths=table_bm25_paths,
+        levels=table_levels(),
+        # Display names: a rename rewrites the table (and the paper), nothing upstream.
         names=display_names,
     log:
         "logs/report/table.log",
@@ -18,3 +19,44 @@ rule results_table:
         "../envs/study.yaml"
     script:
         "../scripts/table.py"
+
+
+# paper.results: reported. The researcher's trec_eval JSONs and mrrs.txt
+# (paper.reported_eval) become evaluation JSONs in the workflow's layout, aggregate
+# values only, each naming the file and field it came from (crossopt/researcher_eval.py).
+rule import_reported_eval:
+    input:
+        reported_eval_sources,
+    output:
+        reported_evaluations(),
+    params:
+        folder=repository_path(config["paper"]["reported_eval"]),
+        eval_pattern=lambda wildcards: reported_eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}"),
+        config={
+            **{k: config[k] for k in ("study", "models", "optimizers", "table", "testsets")},
+            "paper": {"reported_relevance_level": config["paper"]["reported_relevance_level"]},
+        },
+    log:
+        "logs/report/import_reported_eval.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/import_reported_eval.py"
+
+
+# Every cell of the brief's table (paper.brief_table) beside the researcher's output.
+rule reconcile_reported:
+    input:
+        brief=repository_path(config["paper"]["brief_table"]),
+        evaluations=reported_evaluations(),
+    output:
+        "results/reported/reconciliation.tsv",
+    params:
+        eval_pattern=lambda wildcards: reported_eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}"),
+        config={k: config[k] for k in ("study", "models", "optimizers", "table")},
+    log:
+        "logs/report/reconcile_reported.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/reconcile_reported.py"

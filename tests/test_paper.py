@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import re
 import shutil
@@ -19,7 +20,10 @@ from crossopt import figures, paper
 from crossopt.config import run_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORTED = ROOT / "data" / "reported" / "table.tsv"
+# A realistic 18-row table without a BM25 row for the unit tests of the table code: the
+# brief's table as transcribed (the paper itself never reads it as results).
+REPORTED = ROOT / "data" / "brief" / "table.tsv"
+RESEARCHER_FILES = ROOT.parent / "shared" / "study" / "researcher-eval"
 
 # The real study's config shape (config.yaml), trimmed to what the paper reads, plus
 # the proposed `paper` section.
@@ -63,9 +67,11 @@ CONFIG = {
         "P@10": {"testset": "dl19", "measure": "P_10"},
     }},
     "paper": {
-        "results": "reported", "reported_table": str(REPORTED), "reported_relevance_level": 1,
-        "authors": [{"name": "Author Name", "affiliation": "Affiliation",
-                     "email": "author@example.org"}],
+        "results": "reported", "reported_eval": str(RESEARCHER_FILES),
+        "brief_table": str(REPORTED), "reported_relevance_level": 1,
+        "authors": [{"name": "Ada Example", "affiliation": "Example Institute",
+                     "email": "ada@example.org"}],
+        "repository_url": "https://example.org/crossopt", "reported_origin": None,
         "training_logs": None, "figure_model": "modernbert", "noise_threshold": 0.01,
         "toy": False,
     },
@@ -304,8 +310,22 @@ def test_authors_block_escapes_config_strings():
     block = paper.authors_block([{"name": "A_B", "affiliation": "R&D", "email": "a_b@x.org"},
                                  {"name": "C", "affiliation": "D"}])
     assert r"\IEEEauthorblockN{A\_B}" in block and r"R\&D" in block and r"\and" in block
-    with pytest.raises(ValueError):
+    assert r"\hypersetup{pdfauthor={A\_B, C}}" in block
+    with pytest.raises(ValueError, match="null for an anonymous"):
         paper.authors_block([])
+
+
+def test_unset_authors_give_an_anonymous_block():
+    block = paper.authors_block(None)
+    assert r"\IEEEauthorblockN{Anonymous Authors}" in block
+    assert r"\hypersetup{pdfauthor={Anonymous Authors}}" in block
+
+
+def test_availability_links_come_from_config():
+    macros = paper.availability_macros(CONFIG)
+    assert macros["RepositoryLink"] == r"\url{https://example.org/crossopt}"
+    unset = {**CONFIG, "paper": {**CONFIG["paper"], "repository_url": None}}
+    assert "withheld for anonymous review" in paper.availability_macros(unset)["RepositoryLink"]
 
 
 # --------------------------------------------------------------------------- sentences
@@ -911,29 +931,124 @@ def assert_clean_build(pdf: Path) -> str:
     return text
 
 
+def run_real_workflow(workdir: Path, config: dict | None = None) -> Path:
+    """`snakemake --cores 1 paper` with the repository's Snakefile in a scratch folder;
+    the default config.yaml unless `config` replaces it."""
+    args = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
+            str(workdir), "--cores", "1"]
+    path = ROOT / "config.yaml"
+    if config is not None:
+        path = workdir / "config.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    args += ["--configfile", str(path)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(args[:3] + ["paper"] + args[3:], cwd=workdir, env=env, capture_output=True, text=True)
+    logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}"
+                     for p in sorted((workdir / "logs").rglob("*.log"))) \
+        if (workdir / "logs").exists() else ""
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:] + logs
+    return workdir / "paper" / "build" / "main.pdf"
+
+
+def pdf_info(pdf: Path) -> dict[str, str]:
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    return dict(line.split(":", 1) for line in info.stdout.splitlines() if ":" in line) | {}
+
+
+def four(value: float) -> str:
+    """A value as the tables print it: rounded half-up to 4 decimals."""
+    return f"{math.floor(value * 10**4 + 0.5) / 10**4:.4f}"
+
+
+def researcher_values() -> set[str]:
+    """Every number in the researcher's files, as the paper would print it."""
+    values = set()
+    for path in RESEARCHER_FILES.rglob("*.json"):
+        values |= {four(v) for k, v in json.loads(path.read_text()).items() if k != "runid"}
+    values |= {four(float(v)) for v in re.findall(r'"mrr_at_10":\s*([0-9.]+)',
+                                                  (RESEARCHER_FILES / "mrrs.txt").read_text())}
+    return values
+
+
+def citation_lists_are_sorted(text: str) -> list[str]:
+    """Citation groups such as '[21], [22]' whose numbers are not ascending."""
+    bad = []
+    for group in re.findall(r"\[\d+\](?:(?:, |–)\[\d+\])+", text):
+        numbers = [int(n) for n in re.findall(r"\d+", group)]
+        if numbers != sorted(numbers):
+            bad.append(group)
+    return bad
+
+
+needs_researcher_files = pytest.mark.skipif(
+    not RESEARCHER_FILES.is_dir(),
+    reason=f"the researcher's evaluation files are not at {RESEARCHER_FILES} (../shared absent)")
+
+
 @needs_latex
-@pytest.mark.parametrize("supplied_logs", [False, True])
-def test_paper_builds_from_reported_table(tmp_path, supplied_logs):
-    config = copy.deepcopy(CONFIG)
-    if supplied_logs:  # the researcher's own logs, at the documented path
-        config["paper"]["training_logs"] = "logs-from-researcher"
-        for optim in ("adamw", "lion"):
-            path = tmp_path / "logs-from-researcher" / "modernbert" / optim / "trainer_state.json"
-            write_trainer_state(path, final_loss=0.25, lr=2e-6)
-    pdf = run_paper_workflow(tmp_path, config)
+@needs_researcher_files
+def test_default_config_builds_the_paper_from_the_researcher_files(tmp_path):
+    """`snakemake --cores 1 paper` with config.yaml: no training, every result from the
+    researcher's files, the reconciliation in an appendix, the brief's differing values
+    nowhere else."""
+    pdf = run_real_workflow(tmp_path)
     text = assert_clean_build(pdf)
-    assert 6 <= page_count(pdf) <= 9  # 6-8 pages of main text plus references
-    assert "Toy results" not in text
-    # Without logs the figure and every mention of it are left out cleanly.
-    assert ("Training dynamics" in text) == supplied_logs
-    assert ("Fig. 3" in text) == supplied_logs
-    assert "0.7225" in text  # generated numbers reach the PDF
+    pages = page_count(pdf)
+    assert 6 <= pages <= 10  # 8 pages of paper and references, then the appendix
+    assert not (tmp_path / "results" / "models").exists()  # nothing was trained
+    info = pdf_info(pdf)
+    assert info["Title"].strip().startswith("Lion versus AdamW for Fine-Tuning")
+    assert info["Author"].strip() == "Anonymous Authors"  # paper.authors is unset
+    assert "Anonymous Authors" in pdf_text(pdf, 1)
+    assert "withheld" in text  # paper.repository_url is unset
+    assert "reference point. We also describe" in text  # no space lost after a switch
+    assert citation_lists_are_sorted(text) == []
+    assert "Toy results" not in text and "Training dynamics" not in text
+    # Numbers of the table come from the files: GTE-Lion nDCG@10 at epoch 1.
+    assert "0.6970" in text and "0.7225" in text
     # Without per-query data: no tests, and the paper says so and shows the epoch spread.
     assert "Statistical analysis" not in text and "†" not in text
-    assert "cannot be computed from it" in text
+    assert "cannot be computed from them" in text
     assert "None of these differences can be tested for significance" in text
-    assert "significance cannot be assessed from it" in text
     assert "moves by up to" in text and "between epochs" in text
+    # The reconciliation, counted from the generated TSV's values (not its status column).
+    records = [line.split("\t") for line in
+               (tmp_path / "results/reported/reconciliation.tsv").read_text().splitlines()[1:]]
+    differing = [r for r in records if r[4] != four(float(r[5]))]
+    assert len(records) == 108
+    assert f"differs from them in {len(differing)} of 108 cells" in text  # the abstract
+    # Facts of the files: the BM25 pool, the steps per epoch, the runids, the level.
+    assert "2,814 of the 4,102 relevant passages" in text and "0.7389" in text
+    assert "3,887" in text and "15,547" in text and "10,364" in text and "31,250" in text
+    assert "runid is final in every epoch" in text
+    assert "cannot be recovered from aggregate" in text
+    # Outside the appendix, none of the brief's values that differ from the files (unless
+    # the same number is also one of the files' own values).
+    forbidden = {r[4] for r in differing} - researcher_values()
+    assert len(forbidden) >= 25  # 28 with the files of 2025-04
+    pages_text = [pdf_text(pdf, page) for page in range(1, pages + 1)]
+    appendix = next(i for i, page in enumerate(pages_text)
+                    if "APPENDIX A" in page.replace("A PPENDIX", "APPENDIX"))
+    assert appendix >= 6
+    assert "ECONCILIATION OF THE BRIEF" in pages_text[appendix]
+    for number, page in enumerate(pages_text[:appendix], start=1):
+        found = sorted(v for v in forbidden if v in page)
+        assert not found, f"page {number} states the brief's values {found}"
+    assert any(v in " ".join(pages_text[appendix:]) for v in forbidden)  # the reconciliation
+
+
+@needs_latex
+@needs_researcher_files
+def test_reported_paper_with_supplied_training_logs(tmp_path):
+    config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    config["paper"]["training_logs"] = "logs-from-researcher"
+    for optim in ("adamw", "lion"):
+        path = tmp_path / "logs-from-researcher" / "modernbert" / optim / "trainer_state.json"
+        write_trainer_state(path, final_loss=0.25, lr=2e-6)
+    text = assert_clean_build(run_real_workflow(tmp_path, config))
+    assert "Training dynamics" in text and "Fig. 3" in text
 
 
 @needs_latex
@@ -957,11 +1072,16 @@ def test_toy_paper_builds_from_computed_table_with_training_logs(tmp_path, n_see
     assert "BM25" in text and "0.5058" in text
     # The tests are used: method, markers, intervals, seed spread, generated sentences.
     assert "Statistical analysis" in text and "Holm" in text
-    assert "cannot be computed from it" not in text
+    assert "cannot be computed from them" not in text
     assert "†" in text and "±" in text
     assert "paired randomization test" in text
     assert "Lion–AdamW comparisons" in text and "significantly above BM25" in text
     assert "[−0.0200, +0.0500]" in text  # an interval of the difference table
     assert "Every value is a mean over two seeds" in text
+    # Configured authors and repository reach the title page, the metadata and the text.
+    assert pdf_info(pdf)["Author"].strip() == "Ada Example"
+    assert "Ada Example" in first_page and "Anonymous Authors" not in text
+    assert "https://example.org/crossopt" in text
+    assert "Reconciliation" not in text and "APPENDIX" not in text  # reported results only
 
 

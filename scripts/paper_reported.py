@@ -1,0 +1,37 @@
+"""Snakemake script: the paper's account of the researcher's files (reported results):
+macros and sentences, the reconciliation table and the table of further measures."""
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crossopt import paper, paper_reported
+from crossopt.evaluate import eval_locator
+from crossopt.researcher_eval import read_reconciliation
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(reconciliation: str, brief: str, table: str, outputs: dict[str, str], log: str, *,
+         config: dict, eval_pattern: str) -> None:
+    """`outputs` has the paths of the macros, reconciliation and measures files."""
+    logging.basicConfig(filename=log, level=logging.INFO, force=True)
+    cells = read_reconciliation(reconciliation)
+    imported = paper_reported.load_imported(eval_locator(eval_pattern), config)
+    macros = paper_reported.reported_macros(cells, paper.read_results(brief),
+                                            paper.read_results(table), imported, config)
+    texts = {
+        outputs["macros"]: paper.render_macros(macros),
+        outputs["reconciliation"]: paper_reported.reconciliation_table(cells),
+        outputs["measures"]: paper_reported.extra_measures_table(imported, config),
+    }
+    for path, text in texts.items():
+        Path(path).write_text(text, encoding="utf-8")
+        logging.info("wrote %s", path)
+
+
+if __name__ == "__main__":
+    main(snakemake.input.reconciliation, snakemake.input.brief, snakemake.input.table,
+         dict(snakemake.output.items()), snakemake.log[0], config=snakemake.params.config,
+         eval_pattern=snakemake.params.eval_pattern)
