@@ -29,7 +29,9 @@ def test_real_config_matches_the_brief():
     assert config["models"]["minilm"]["learning_rate"] == 2e-5
     assert config["models"]["gte"]["learning_rate"] == 2e-5
     assert config["models"]["modernbert"]["learning_rate"] == 2e-6
-    assert config["models"]["modernbert"]["scheduler"] == "cosine"
+    # The schedules the brief's code ran (crossopt.train docstring, tests/test_schedules.py).
+    assert config["models"]["minilm"]["scheduler"] == config["models"]["gte"]["scheduler"] == "trainer_default"
+    assert config["models"]["modernbert"]["scheduler"] == "constant"
     assert config["optimizers"]["lion"]["betas"] == [0.9, 0.99]
     assert all(o["weight_decay"] == 0.01 for o in config["optimizers"].values())
     assert config["models"]["gte"]["trust_remote_code"] is True
@@ -60,7 +62,7 @@ def test_missing_required_key_is_named():
 
 def test_hub_model_needs_a_pinned_revision():
     config = smoke()
-    config["models"]["gte"] = {"name": "GTE", "source": "hub", "hub_id": "x/y", "learning_rate": 1e-5, "scheduler": "none"}
+    config["models"]["gte"] = {"name": "GTE", "source": "hub", "hub_id": "x/y", "learning_rate": 1e-5, "scheduler": "trainer_default"}
     with pytest.raises(ConfigError, match="revision"):
         validate_config(config)
 
