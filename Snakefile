@@ -13,6 +13,7 @@
 #
 # Run:   snakemake --cores 4 all                                  (config.yaml: the real study)
 #        snakemake --configfile config/smoke.yaml --cores 4 all   (the toy study, offline, CPU)
+#        snakemake --configfile config.yaml config/modal.yaml --cores 4 all   (the real study on Modal)
 #        (--configfile takes every following word as a file: keep an option between it and targets)
 # Draw:  snakemake results/table.tsv --dag | dot -Tsvg > dag.svg
 
@@ -21,11 +22,23 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# config.yaml is the real study; `--configfile other.yaml` replaces it instead of
-# being merged into it (Snakemake would otherwise merge the two key by key).
-if not config:
+# The run's config (crossopt.config.compose_config): config.yaml, unless the first
+# --configfile is a complete config (one with a `study` section, e.g. config/smoke.yaml)
+# that replaces it; every other --configfile (e.g. config/modal.yaml) and --config
+# value is an overlay merged on top, in order. It is validated after the merge.
+import os
+import sys
 
-    configfile: "config.yaml"
+sys.path.insert(0, workflow.basedir)
+from crossopt.config import compose_config
+
+_composed = compose_config(
+    workflow.overwrite_configfiles,
+    workflow.config_settings.config,
+    "config.yaml" if os.path.exists("config.yaml") else os.path.join(workflow.basedir, "config.yaml"),
+)
+config.clear()
+config.update(_composed)
 
 
 include: "rules/common.smk"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -46,6 +47,18 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts) if parts else "<top level>"
 
 
+# How to fill in a required key that a config cannot guess (appended to the error).
+REQUIRED_HINTS = {
+    "data.hf_revision": (
+        ": pin the training data to a commit, e.g. in config.yaml or with "
+        "--config data='{hf_revision: <sha>}', where <sha> is printed by "
+        "python -c \"from huggingface_hub import HfApi; "
+        "print(HfApi().dataset_info('sentence-transformers/msmarco').sha)\" "
+        "(or write hf_revision: unpinned to use the dataset's current main branch, not repeatable)"
+    ),
+}
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     """One line that names the key and says what is wrong with it."""
     where = _key_path(error)
@@ -56,7 +69,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"unknown key {', '.join(repr(k) for k in unknown)} in '{where}'{hint}"
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return f"missing required key '{where}.{missing}'" if where != "<top level>" else f"missing required key '{missing}'"
+        key = f"{where}.{missing}" if where != "<top level>" else missing
+        return f"missing required key '{key}'" + REQUIRED_HINTS.get(key, "")
     if error.validator == "propertyNames":
         return f"invalid key {error.instance!r} in '{where}': {error.message}"
     return f"'{where}': {error.message}"
@@ -166,6 +180,69 @@ def _cross_reference_problems(config: dict) -> list[str]:
         if model.get("trust_remote_code") and model["source"] == "hub" and not model.get("revision"):
             problems.append(f"'models.{key}.revision': trust_remote_code needs a pinned revision")
     return problems
+
+
+# ---------------------------------------------------------------------------
+# Composing the run's config from a base and overlays
+
+
+def is_complete_config(layer: dict) -> bool:
+    """A config file that describes a whole study (it has a `study` section), not an overlay."""
+    return isinstance(layer, dict) and "study" in layer
+
+
+def merge_overlay(base: dict, overlay: dict) -> dict:
+    """`overlay` merged into `base` in place: mappings key by key, anything else replaced."""
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge_overlay(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+COMMIT_HASH = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _typed_scalars(value: Any) -> Any:
+    """Nested `--config` values arrive as strings (Snakemake parses them with YAML's BaseLoader);
+    numbers, booleans and null are turned back into their types, other strings are kept."""
+    if isinstance(value, dict):
+        return {k: _typed_scalars(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed_scalars(v) for v in value]
+    if isinstance(value, str) and not COMMIT_HASH.match(value):  # a hash of digits stays a string
+        parsed = yaml.safe_load(value) if value.strip() else value
+        if parsed is None or isinstance(parsed, (bool, int, float)):
+            return parsed
+    return value
+
+
+def compose_config(configfiles: list[str | Path], command_line: dict | None, default: str | Path) -> dict:
+    """The run's config from `--configfile` files and `--config` values, in order.
+
+    A complete config (one with a `study` section: config.yaml, config/smoke.yaml)
+    starts the config afresh; any other file (config/modal.yaml) and the
+    `--config` values are overlays, merged key by key onto what comes before. When
+    the first file is an overlay, or none is given, `default` (config.yaml) is the base.
+    """
+    layers = []
+    for path in configfiles:
+        with open(path, encoding="utf-8") as handle:
+            layer = yaml.safe_load(handle) or {}
+        if not isinstance(layer, dict):
+            raise ConfigError(f"{path}: the top level of a config must be a mapping")
+        layers.append(layer)
+    if not layers or not is_complete_config(layers[0]):
+        with open(default, encoding="utf-8") as handle:
+            layers.insert(0, yaml.safe_load(handle))
+    config: dict = {}
+    for layer in layers:
+        if is_complete_config(layer):
+            config = copy.deepcopy(layer)
+        else:
+            merge_overlay(config, layer)
+    return merge_overlay(config, _typed_scalars(dict(command_line or {})))
 
 
 def load_config(path: str | Path) -> dict:

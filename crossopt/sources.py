@@ -38,7 +38,7 @@ MSMARCO_PREBUILT_INDEX = "msmarco-v1-passage"
 
 def download_msmarco_training(
     n_triplets: int,
-    revision: str,
+    revision: str | None,
     dataset: str = MSMARCO_TRAINING_DATASET,
     split: str = "train",
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

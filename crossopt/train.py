@@ -7,6 +7,26 @@ The optimizer (AdamW or Lion) and the learning-rate schedule are built by
 `StudyTrainer` so the schedule is always attached to the optimizer that is
 actually stepping (the brief's script built a CosineAnnealingLR on an optimizer
 that was then not the one the trainer used).
+
+Schedules (`SCHEDULES`; the config's `scheduler` value). Two of them reproduce
+what the researcher's script actually ran on this stack (transformers 5.24,
+sentence-transformers 6.2):
+
+* `trainer_default`: `optimizers=(optimizer, None)` leaves the schedule to the
+  trainer (`Trainer.create_scheduler`), which builds its default
+  `lr_scheduler_type="linear"`: linear warm-up over `warmup_ratio` of the steps,
+  then linear decay to zero. The study's trainer delegates to that same method.
+* `constant`: a scheduler passed in replaces the trainer's, warm-up included. The
+  brief's CosineAnnealingLR was built on an optimizer object the trainer did not
+  step, so its `step()` changed the rate of an idle optimizer and the stepping
+  one kept its initial rate throughout (while the logged `learning_rate`, read
+  from that scheduler, still drew a cosine).
+
+The others are what one would write on purpose: `constant_with_warmup`,
+`linear` (the same curve as trainer_default, defined here rather than by the
+library's default), `cosine` (warm-up, then cosine decay to zero) and
+`cosine_annealing` (torch's CosineAnnealingLR over all steps, no warm-up: the
+brief's intended schedule, attached to the optimizer that steps).
 """
 
 from __future__ import annotations
@@ -23,7 +43,19 @@ from transformers import get_scheduler
 
 # Files of a trainer checkpoint that only matter for resuming, not for inference.
 RESUME_ONLY_FILES = {"optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin", "scaler.pt"}
-SCHEDULER_NAMES = {"none": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
+# Schedule name -> what it does (the schema's `scheduler` enum lists the same names).
+SCHEDULES = {
+    "trainer_default": "the trainer's own schedule, as with optimizers=(optimizer, None): "
+                       "linear warm-up over warmup_ratio, then linear decay to 0",
+    "constant": "the peak rate at every step, no warm-up",
+    "constant_with_warmup": "linear warm-up over warmup_ratio, then the peak rate",
+    "linear": "linear warm-up over warmup_ratio, then linear decay to 0",
+    "cosine": "linear warm-up over warmup_ratio, then cosine decay to 0",
+    "cosine_annealing": "torch CosineAnnealingLR(T_max=all steps): cosine from the peak to 0, no warm-up",
+}
+# Names that transformers.get_scheduler builds with our warm-up.
+_TRANSFORMERS_SCHEDULES = {"constant_with_warmup": "constant_with_warmup", "linear": "linear", "cosine": "cosine",
+                           "constant": "constant"}
 
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float, decay_bias_and_norm: bool,
@@ -67,14 +99,27 @@ def warmup_steps(warmup_ratio: float, num_training_steps: int) -> int:
     return math.ceil(warmup_ratio * num_training_steps)
 
 
+def trainer_default_schedule_type() -> str:
+    """The `lr_scheduler_type` the trainer uses when none is given (a TrainingArguments default)."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    field = next(f for f in dataclasses.fields(TrainingArguments) if f.name == "lr_scheduler_type")
+    return str(getattr(field.default, "value", field.default))
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, scheduler: str, warmup_ratio: float, num_training_steps: int):
-    """Linear warmup, then constant (none), linear decay or cosine decay, on `optimizer`."""
-    if scheduler not in SCHEDULER_NAMES:
-        raise ValueError(f"unknown scheduler {scheduler!r} (expected one of {', '.join(SCHEDULER_NAMES)})")
+    """The schedule `scheduler` (a key of SCHEDULES) on `optimizer`, over `num_training_steps` steps."""
+    if scheduler not in SCHEDULES:
+        raise ValueError(f"unknown scheduler {scheduler!r} (expected one of {', '.join(SCHEDULES)})")
+    if scheduler == "cosine_annealing":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=num_training_steps)
+    name = trainer_default_schedule_type() if scheduler == "trainer_default" else _TRANSFORMERS_SCHEDULES[scheduler]
     return get_scheduler(
-        SCHEDULER_NAMES[scheduler],
+        name,
         optimizer=optimizer,
-        num_warmup_steps=warmup_steps(warmup_ratio, num_training_steps),
+        num_warmup_steps=0 if scheduler == "constant" else warmup_steps(warmup_ratio, num_training_steps),
         num_training_steps=num_training_steps,
     )
 
@@ -102,8 +147,11 @@ def _study_trainer_class():
             return self.optimizer
 
         def create_scheduler(self, num_training_steps, optimizer=None):
+            s = self.run_settings
+            if s["scheduler"] == "trainer_default":
+                # Exactly what the trainer does with optimizers=(optimizer, None).
+                return super().create_scheduler(num_training_steps, optimizer)
             if self.lr_scheduler is None:
-                s = self.run_settings
                 self.lr_scheduler = make_scheduler(
                     optimizer or self.optimizer, s["scheduler"], s["warmup_ratio"], num_training_steps
                 )
@@ -232,6 +280,8 @@ def train_cross_encoder(
         per_device_train_batch_size=settings["batch_size"],
         per_device_eval_batch_size=settings["batch_size"],
         learning_rate=settings["learning_rate"],
+        # A float < 1 is a ratio of the steps (transformers 5 has no warmup_ratio); trainer_default uses it.
+        warmup_steps=settings["warmup_ratio"],
         weight_decay=settings["weight_decay"],
         bf16=settings["bf16"],
         use_cpu=settings["use_cpu"],

@@ -22,8 +22,11 @@ def load_tables(data: dict, inputs) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
             f"data.hf_revision is not set: pin {data['hf_dataset']} to a commit hash "
             f"(HfApi().dataset_info({data['hf_dataset']!r}).sha) so the training pairs are repeatable"
         )
-    return download_msmarco_training(n_triplets=data["pairs"] // 2, revision=data["hf_revision"],
-                                     dataset=data["hf_dataset"])
+    revision = None if data["hf_revision"] == "unpinned" else data["hf_revision"]
+    if revision is None:
+        print(f"data.hf_revision is 'unpinned': {data['hf_dataset']} is read from its current main branch; "
+              "these training pairs are not repeatable")
+    return download_msmarco_training(n_triplets=data["pairs"] // 2, revision=revision, dataset=data["hf_dataset"])
 
 
 def main(data: dict, inputs, train_out: str, heldout_out: str) -> None:

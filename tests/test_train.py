@@ -7,8 +7,10 @@ from crossopt.train import (
     checkpoint_epochs,
     heldout_reranking_samples,
     make_optimizer,
+    SCHEDULES,
     make_scheduler,
     parameter_groups,
+    trainer_default_schedule_type,
     warmup_steps,
 )
 
@@ -42,7 +44,7 @@ def test_both_optimizers_step(kind):
 
 
 @pytest.mark.parametrize("kind", ["adamw", "lion"])
-@pytest.mark.parametrize("schedule", ["none", "linear", "cosine"])
+@pytest.mark.parametrize("schedule", list(SCHEDULES))
 def test_scheduler_changes_the_lr_of_the_optimizer_in_use(kind, schedule):
     model = Tiny()
     optimizer = make_optimizer(parameter_groups(model, 0.01, True), settings(kind))
@@ -53,12 +55,17 @@ def test_scheduler_changes_the_lr_of_the_optimizer_in_use(kind, schedule):
         seen.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step()
-    assert seen[0] == 0.0  # linear warmup starts from zero
-    assert seen[10] == pytest.approx(1e-2)  # peak after 10 warmup steps
-    if schedule == "none":
+    warms_up = schedule not in ("constant", "cosine_annealing")
+    assert seen[0] == (0.0 if warms_up else pytest.approx(1e-2))  # linear warmup starts from zero
+    assert seen[10] == pytest.approx(1e-2, rel=0.03)  # (near) the peak after 10 warmup steps
+    if schedule in ("constant", "constant_with_warmup"):
         assert seen[59] == pytest.approx(1e-2)
     else:
         assert seen[59] < 1e-2 * 0.8  # decaying
+
+
+def test_trainer_default_is_the_training_arguments_default():
+    assert trainer_default_schedule_type() == "linear"
 
 
 def test_parameter_groups_exclude_bias_and_norm_when_asked():

@@ -1,0 +1,79 @@
+"""The workflow's config: config.yaml as the base, overlays on top, validated after the merge.
+
+Dry runs of the real study (offline, no job runs): the Modal overlay plans the same
+jobs as the local config, --config values are overlays too, and a config without
+a pinned training set stops before any job starts.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN = "data={hf_revision: 0123456789abcdef0123456789abcdef01234567}"  # a stand-in commit
+
+
+def snakemake(*args: str, directory: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               HF_HUB_OFFLINE="1")
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(directory),
+               "--cores", "1", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def planned_jobs(*config_args: str) -> set[tuple[str, str]]:
+    """(output file, rule) of every job `all` needs, from a dry-run summary."""
+    result = snakemake("--summary", "all", *config_args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split("\t") for line in result.stdout.splitlines()[1:] if "\t" in line]
+    return {(row[0], row[2]) for row in rows}
+
+
+def train_gpu_resource(*config_args: str) -> set[str]:
+    """The train jobs' gpu resource (1 on the local backend, 0 when the job only waits on Modal)."""
+    result = snakemake("-n", "all", *config_args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip() == "rule train:"]
+    return {next(l for l in lines[i:i + 12] if "resources:" in l).split("gpu=")[1].split(",")[0].strip()
+            for i in starts}
+
+
+def test_modal_overlay_plans_the_same_jobs_as_the_local_config():
+    local = planned_jobs("--config", PIN)
+    assert len(local) > 100 and ("results/table.tsv", "results_table") in local
+    for overlay in (["--configfile", "config/modal.yaml"], ["--configfile", "config.yaml", "config/modal.yaml"]):
+        assert planned_jobs(*overlay, "--config", PIN) == local, overlay
+        assert train_gpu_resource(*overlay, "--config", PIN) == {"0"}, overlay  # the overlay took effect
+    assert train_gpu_resource("--config", PIN) == {"1"}
+
+
+def test_config_values_on_the_command_line_are_an_overlay_too():
+    # Before, --config replaced the whole config and validation failed.
+    assert planned_jobs("--config", PIN, "training={backend: modal}", "rerank={batch_size: 128}") \
+        == planned_jobs("--config", PIN)
+    assert train_gpu_resource("--config", PIN, "training={backend: modal}") == {"0"}
+
+
+def test_overlay_on_a_complete_config_keeps_that_config():
+    smoke_local = planned_jobs("--configfile", "config/smoke.yaml")
+    assert any(rule == "tiny_model" for _, rule in smoke_local)
+    assert planned_jobs("--configfile", "config/smoke.yaml", "config/modal.yaml") == smoke_local
+
+
+def test_overlay_is_validated_after_the_merge():
+    result = snakemake("-n", "all", "--config", PIN, "training={backend: modl}")
+    assert result.returncode != 0
+    assert "'training.backend': 'modl' is not one of ['local', 'modal']" in result.stdout + result.stderr
+
+
+def test_unpinned_training_data_stops_before_any_job(tmp_path):
+    """A real run (not a dry run) in an empty folder: validation fails before a job or a download starts."""
+    result = snakemake("all", directory=tmp_path, timeout=120)
+    assert result.returncode != 0
+    assert "missing required key 'data.hf_revision'" in result.stdout + result.stderr
+    assert "rule " not in result.stdout + result.stderr  # no job was scheduled
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
