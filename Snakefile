@@ -30,6 +30,7 @@ if not config:
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/scifact.smk"
 include: "rules/retrieval.smk"
 include: "rules/train.smk"
 include: "rules/rerank.smk"
