@@ -43,6 +43,7 @@ config.update(_composed)
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/scifact.smk"
 include: "rules/retrieval.smk"
 include: "rules/train.smk"
 include: "rules/rerank.smk"

@@ -339,8 +339,10 @@ def _volume_is_a_folder():
 
 def model_location(model_spec: dict, base_dir: str | Path | list) -> tuple[str, str | None]:
     """(local folder or hub id, revision) of the model a run starts from."""
-    if model_spec["source"] == "tiny":
+    if base_dir:  # a tiny model, or a pretrained one fetched and verified by the workflow
         return str(base_dir), None
+    if model_spec["source"] != "hub":
+        raise ValueError(f"a {model_spec['source']} model needs its local folder (the base_models rule's output)")
     return model_spec["hub_id"], model_spec["revision"]
 
 
@@ -398,6 +400,7 @@ def local_run_dir(work_dir, settings, model_spec, base_dir, train, heldout, seed
     inputs = {"train": content_hash(train)[:24], "heldout": content_hash(heldout)[:24]}
     if model_spec["source"] == "tiny":
         inputs["model"] = content_hash(base_dir)[:24]
+    # A fetched pretrained model is pinned by the sha256 in model_spec, already part of the fingerprint.
     run_dir = Path(work_dir) / run_fingerprint(settings, model_spec, seed, inputs)
     if Path(work_dir).is_dir():
         for stale in Path(work_dir).iterdir():
@@ -411,7 +414,7 @@ def _train_remote(session: Session, settings, model_spec, base_dir, train, heldo
     store = session.store
     inputs = {"train": ensure_uploaded(store, train, "train.parquet"),
               "heldout": ensure_uploaded(store, heldout, "heldout.parquet")}
-    if model_spec["source"] == "tiny":
+    if base_dir:
         model = {"path": ensure_uploaded(store, base_dir, "model")}
     else:
         model = {"hub_id": model_spec["hub_id"], "revision": model_spec["revision"]}

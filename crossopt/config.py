@@ -307,6 +307,7 @@ def run_settings(config: dict, model: str, optim: str) -> dict:
     optim_spec = config["optimizers"][optim]
     override = config.get("overrides", {}).get(model, {}).get(optim, {})
     default_betas = [0.9, 0.99] if optim_spec["type"] == "lion" else [0.9, 0.999]
+    head_lr = override.get("head_learning_rate", model_spec.get("head_learning_rate"))
     return {
         "model": model,
         "optim": optim,
@@ -325,4 +326,6 @@ def run_settings(config: dict, model: str, optim: str) -> dict:
             "dataloader_num_workers", "decay_bias_and_norm", "evaluator",
         )},
         "metric_for_best_model": config["training"].get("metric_for_best_model"),
+        # The fresh scoring head's own peak rate; only present when set, so other runs keep their fingerprints.
+        **({"head_learning_rate": float(head_lr)} if head_lr is not None else {}),
     }

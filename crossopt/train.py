@@ -78,6 +78,32 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float, decay_bias_and
             if g["params"]]
 
 
+HEAD_MODULES = ("classifier", "score", "head")
+
+
+def is_head_parameter(name: str) -> bool:
+    """Parameters of the freshly initialised scoring head (e.g. `classifier.weight`, `model.classifier.bias`)."""
+    return any(part in HEAD_MODULES for part in name.split(".")[:-1])
+
+
+def split_head_groups(model: torch.nn.Module, groups: list[dict], head_lr: float) -> list[dict]:
+    """The same groups with the head's parameters moved into copies that carry `lr=head_lr`.
+
+    The schedule scales every group's rate by the same factor, so the head keeps
+    its ratio to the body throughout warmup and decay.
+    """
+    head = {id(p) for name, p in model.named_parameters() if is_head_parameter(name)}
+    if not head:
+        raise ValueError("head_learning_rate is set, but the model has no classifier/score/head parameters")
+    split = []
+    for group in groups:
+        body_params = [p for p in group["params"] if id(p) not in head]
+        head_params = [p for p in group["params"] if id(p) in head]
+        split += [g for g in ({**group, "params": body_params}, {**group, "params": head_params, "lr": head_lr})
+                  if g["params"]]
+    return split
+
+
 def make_optimizer(groups: list[dict], settings: dict) -> torch.optim.Optimizer:
     """AdamW from torch or Lion with lion-pytorch's update, with the run's settings.
 
@@ -143,6 +169,8 @@ def _study_trainer_class():
                     decay_names = set(self.get_decay_parameter_names(self.model))
                     no_decay = {n for n, _ in self.model.named_parameters() if n not in decay_names}
                 groups = parameter_groups(self.model, s["weight_decay"], s["decay_bias_and_norm"], no_decay)
+                if s.get("head_learning_rate") is not None:
+                    groups = split_head_groups(self.model, groups, s["head_learning_rate"])
                 self.optimizer = make_optimizer(groups, s)
             return self.optimizer
 

