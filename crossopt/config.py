@@ -59,6 +59,18 @@ REQUIRED_HINTS = {
 }
 
 
+def training_data_pin_error(config: dict) -> str | None:
+    """Why the hub training data cannot be read repeatably (no pinned commit), or None.
+
+    Checked while Snakemake plans a run whose jobs need the training pairs (rules/common.smk),
+    so such a run stops before any job starts; runs that need no training data are unaffected.
+    """
+    data = config["data"]
+    if data["source"] == "hf" and not data.get("hf_revision"):
+        return "missing required key 'data.hf_revision'" + REQUIRED_HINTS["data.hf_revision"]
+    return None
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     """One line that names the key and says what is wrong with it."""
     where = _key_path(error)

@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from crossopt import researcher_eval
-from crossopt.config import ConfigError, enabled_testsets, run_settings, validate_config
+from crossopt.config import ConfigError, enabled_testsets, run_settings, training_data_pin_error, validate_config
 
 try:
     validate_config(config)
@@ -121,7 +121,11 @@ def first_stage(testset):
 
 
 def triplet_tables(wildcards):
-    """The generated triplet tables (smoke); the hub data is downloaded by the rule itself."""
+    """The generated triplet tables (smoke); the hub data is downloaded by the rule itself,
+    and only from a pinned commit: an unpinned config stops here, while the run is planned."""
+    problem = training_data_pin_error(config)
+    if problem:
+        raise WorkflowError(problem)
     if config["data"]["source"] == "smoke":
         return {k: f"results/smoke/train/{k}.parquet" for k in ("corpus", "queries", "triplets")}
     return {}
