@@ -37,7 +37,15 @@ MEASURE_LABELS = {
 RANKING_MEASURES = ("NDCG@10", "MAP", "Recall@10", "R-Prec", "P@10")
 MRR_MEASURES = ("MRR@10",)
 
-SCHEDULER_LABELS = {"none": "constant", "cosine": "cosine annealing", "linear": "linear decay"}
+# Short names of the config's schedules (crossopt.train.SCHEDULES has the long ones).
+SCHEDULER_LABELS = {
+    "trainer_default": "warm-up, linear",
+    "constant": "constant",
+    "constant_with_warmup": "warm-up, constant",
+    "linear": "warm-up, linear",
+    "cosine": "warm-up, cosine",
+    "cosine_annealing": "cosine, no warm-up",
+}
 
 
 # --------------------------------------------------------------------------- reading

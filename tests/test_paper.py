@@ -31,13 +31,13 @@ CONFIG = {
     "models": {
         "minilm": {"name": "MiniLM-L12-H384", "source": "hub",
                    "hub_id": "microsoft/MiniLM-L12-H384-uncased", "max_length": 512,
-                   "learning_rate": 2.0e-5, "scheduler": "none"},
+                   "learning_rate": 2.0e-5, "scheduler": "trainer_default"},
         "gte": {"name": "GTE-multilingual-base", "source": "hub",
                 "hub_id": "Alibaba-NLP/gte-multilingual-base", "max_length": 512,
-                "learning_rate": 2.0e-5, "scheduler": "none"},
+                "learning_rate": 2.0e-5, "scheduler": "trainer_default"},
         "modernbert": {"name": "ModernBERT-base", "source": "hub",
                        "hub_id": "answerdotai/ModernBERT-base", "max_length": 512,
-                       "learning_rate": 2.0e-6, "scheduler": "cosine"},
+                       "learning_rate": 2.0e-6, "scheduler": "constant"},
     },
     "optimizers": {
         "adamw": {"name": "AdamW", "type": "adamw", "weight_decay": 0.01,
@@ -296,14 +296,14 @@ def test_hyperparameter_and_model_tables_come_from_config():
     assert hyper.count(r"$\epsilon$") == 1  # AdamW only: Lion has no epsilon
     models = paper.models_table(CONFIG, runs_of(CONFIG))
     assert r"\texttt{microsoft/MiniLM-L12-H384-uncased}" in models
-    assert "cosine annealing" in models and "constant" in models
+    assert "warm-up, linear" in models and "constant" in models
     assert "with Lion" not in models  # no overrides: one row per model
     tuned = copy.deepcopy(CONFIG)
     tuned["models"]["minilm"]["source"] = "tiny"
     tuned["overrides"] = {"minilm": {"lion": {"learning_rate": 1.0e-4, "weight_decay": 0.1}}}
     models = paper.models_table(tuned, runs_of(tuned))
     assert "built locally" in models
-    assert r"\quad with Lion & & \ensuremath{10^{-4}} & constant, $\lambda$ 0.1" in models
+    assert r"\quad with Lion & & \ensuremath{10^{-4}} & warm-up, linear, $\lambda$ 0.1" in models
 
 
 def test_authors_block_escapes_config_strings():
