@@ -191,6 +191,10 @@ def _cross_reference_problems(config: dict) -> list[str]:
     for key, model in config["models"].items():
         if model.get("trust_remote_code") and model["source"] == "hub" and not model.get("revision"):
             problems.append(f"'models.{key}.revision': trust_remote_code needs a pinned revision")
+        if model.get("trust_remote_code") and model["source"] == "hub" and not model.get("code_revision"):
+            problems.append(f"'models.{key}.code_revision': trust_remote_code needs the code repository's commit")
+        if model.get("trust_remote_code") and model.get("local_code"):
+            problems.append(f"'models.{key}': local_code and trust_remote_code exclude each other")
     return problems
 
 
@@ -332,6 +336,9 @@ def run_settings(config: dict, model: str, optim: str) -> dict:
         "lion_implementation": optim_spec.get("implementation", "reference"),
         "max_length": int(model_spec["max_length"]),
         "trust_remote_code": bool(model_spec.get("trust_remote_code", False)),
+        # Where the architecture's code comes from (crossopt.model_code); only present when set,
+        # so runs of models transformers ships keep their fingerprints.
+        **{key: model_spec[key] for key in ("local_code", "code_revision") if model_spec.get(key)},
         "epochs": int(config["study"]["epochs"]),
         **{key: config["training"][key] for key in (
             "batch_size", "warmup_ratio", "bf16", "use_cpu", "logging_steps",

@@ -382,8 +382,12 @@ def rerank(model, candidates: pd.DataFrame, batch_size: int, options: RerankOpti
 def load_cross_encoder(model_dir: str | Path, max_length: int):
     from sentence_transformers.cross_encoder import CrossEncoder
 
+    from .model_code import loading_kwargs, read_model_code
+
     torch.manual_seed(0)
-    model = CrossEncoder(str(model_dir), max_length=max_length, local_files_only=True)
+    # The code the checkpoint was trained with (sentence-transformers does not keep trust_remote_code).
+    kwargs = loading_kwargs(read_model_code(model_dir))
+    model = CrossEncoder(str(model_dir), max_length=max_length, local_files_only=True, **kwargs)
     model.eval()
     return model
 

@@ -228,12 +228,14 @@ def make_evaluator(spec: dict, heldout: pd.DataFrame, batch_size: int, seed: int
 def load_cross_encoder(model_path: str, settings: dict, revision: str | None = None):
     from sentence_transformers.cross_encoder import CrossEncoder
 
+    from .model_code import loading_kwargs, model_code
+
     return CrossEncoder(
         model_path,
         num_labels=1,
         max_length=settings["max_length"],
         revision=revision,
-        trust_remote_code=settings["trust_remote_code"],
+        **loading_kwargs(model_code(settings)),
     )
 
 
@@ -253,12 +255,20 @@ def checkpoint_epochs(work_dir: str | Path) -> dict[int, Path]:
     return found
 
 
-def export_checkpoint(checkpoint: Path, destination: Path) -> None:
-    """Copy a checkpoint's inference files (weights, config, tokenizer, state) to `destination`."""
+def export_checkpoint(checkpoint: Path, destination: Path, code: dict | None = None) -> None:
+    """Copy a checkpoint's inference files (weights, config, tokenizer, state) to `destination`.
+
+    `code` (crossopt.model_code) is recorded with it when the model needs code that
+    transformers does not ship, so reranking loads it with the same code.
+    """
+    from .model_code import write_model_code
+
     staging = destination.with_name(f".{destination.name}.tmp")
     if staging.exists():
         shutil.rmtree(staging)
     shutil.copytree(checkpoint, staging, ignore=lambda _, names: [n for n in names if n in RESUME_ONLY_FILES])
+    if code and (code.get("local_code") or code.get("trust_remote_code")):
+        write_model_code(staging, code)
     if destination.exists():
         shutil.rmtree(destination)
     staging.rename(destination)
@@ -285,6 +295,8 @@ def train_cross_encoder(
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    from .model_code import model_code
 
     work_dir, state_path = Path(work_dir), Path(state_path)
     if len(epoch_dirs) != settings["epochs"]:
@@ -348,7 +360,7 @@ def train_cross_encoder(
     if missing:
         raise RuntimeError(f"training finished without checkpoints for epochs {missing} in {work_dir}")
     for epoch, destination in enumerate(epoch_dirs, start=1):
-        export_checkpoint(checkpoints[epoch], Path(destination))
+        export_checkpoint(checkpoints[epoch], Path(destination), model_code(settings))
     state = json.loads((work_dir / "trainer_state.json").read_text())
     summary = {
         "best_metric": state.get("best_metric"),
