@@ -21,7 +21,7 @@ rule cost_summary:
     output:
         "results/cost.tsv",
     params:
-        costs=config.get("costs", {}),
+        costs=config["costs"],
     log:
         "logs/report/cost.log",
     conda:

@@ -9,7 +9,7 @@ rule smoke_collection:
             name=["corpus.jsonl", "queries.jsonl", "qrels/test.tsv"],
         ),
     params:
-        settings=config.get("smoke", {}),
+        settings=config["smoke"],
         testsets={t: (f"results/smoke/testsets/{t}", config["testsets"][t]["graded"]) for t in SMOKE_TESTSETS},
     log:
         "logs/data/smoke_collection.log",
@@ -41,7 +41,7 @@ rule tiny_model:
     output:
         directory("results/base_models/{model}"),
     params:
-        spec=lambda wildcards: config["models"][wildcards.model],
+        tiny=lambda wildcards: STUDY.model_spec(wildcards.model)["tiny"],
         seed=SEEDS[0],
     log:
         "logs/data/tiny_model/{model}.log",

@@ -5,7 +5,7 @@ rule evaluate:
     output:
         "results/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.json",
     params:
-        spec=testset_settings,
+        spec=lambda wildcards: STUDY.evaluation_params(wildcards.testset),
         system=lambda wildcards: f"{wildcards.model}/{wildcards.optim}/seed{wildcards.seed}/epoch{wildcards.epoch}",
         recall_depths=[],
     log:
@@ -23,7 +23,7 @@ rule evaluate_first_stage:
     output:
         "results/eval/{stage}/{testset}.json",
     params:
-        spec=testset_settings,
+        spec=lambda wildcards: STUDY.evaluation_params(wildcards.testset),
         system="{stage}",
         # The candidates' recall at depth k bounds what any reranker can reach.
         recall_depths=lambda wildcards: testset_spec(wildcards)["recall_depths"],

@@ -11,8 +11,8 @@ rule results_table:
         # The BM25 row shows only test sets whose candidates come from BM25.
         bm25_paths=table_bm25_paths,
         levels=table_levels(),
-        # Display names: a rename rewrites the table (and the paper), nothing upstream.
-        names=display_names,
+        # The grid with display names and the columns: a rename rewrites the table (and the paper), nothing upstream.
+        layout=STUDY.table_params(),
     log:
         "logs/report/table.log",
     conda:
@@ -31,7 +31,7 @@ rule import_reported_eval:
         reported_evaluations(),
     params:
         folder=repository_path(config["paper"]["reported_eval"]),
-        eval_pattern=lambda wildcards: reported_eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}"),
+        eval_pattern=lambda wildcards: study.REPORTED_EVAL,
         config={
             **{k: config[k] for k in ("study", "models", "optimizers", "table", "testsets")},
             "paper": {"reported_relevance_level": config["paper"]["reported_relevance_level"]},
@@ -52,7 +52,7 @@ rule reconcile_reported:
     output:
         "results/reported/reconciliation.tsv",
     params:
-        eval_pattern=lambda wildcards: reported_eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}"),
+        eval_pattern=lambda wildcards: study.REPORTED_EVAL,
         config={k: config[k] for k in ("study", "models", "optimizers", "table")},
     log:
         "logs/report/reconcile_reported.log",

