@@ -54,6 +54,26 @@ include: "rules/cost.smk"
 include: "rules/paper.smk"
 
 
+# `snakemake --report report.html`: the table, the significance tests and the figures.
+report: "report/workflow.rst"
+
+
+# Cheap aggregates and targets run on the submitting host under a cluster executor.
+localrules:
+    all,
+    table,
+    paper,
+    results_table,
+    import_reported_eval,
+    reconcile_reported,
+    cost_summary,
+    paper_macros,
+    paper_results_tables,
+    paper_reported,
+    paper_setup_tables,
+    paper_training_summary,
+
+
 rule all:
     input:
         "results/table.tsv",

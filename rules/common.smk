@@ -38,6 +38,12 @@ wildcard_constraints:
     testset=_alternatives(config["testsets"]),
 
 
+def gpu_count(backend):
+    """The `gpu` resource of a job that runs a model: none when it only waits on Modal, or
+    when the study runs on the CPU (training.use_cpu, as the smoke study does)."""
+    return 1 if backend == "local" and not config["training"]["use_cpu"] else 0
+
+
 def testset_spec(wildcards):
     """A test set's config; rules pass single keys of it (never the display name) as params."""
     return STUDY.testset(wildcards.testset)
@@ -240,7 +246,7 @@ def _paper_figure_model():
 
 
 def _paper_training_logs(wildcards):
-    """trainer_state.json per optimizer display name for the figure model, or {} if none.
+    """trainer_state.json per optimizer key for the figure model, or {} if none.
 
     Computed runs log under results/models; for reported results the researcher may
     supply logs under paper.training_logs as {model}/{optim}/trainer_state.json.
@@ -255,8 +261,12 @@ def _paper_training_logs(wildcards):
                                "trainer_state.json")
     else:
         return {}
-    return {spec["name"]: pattern.format(model=model, optim=optim, seed=seed)
-            for optim, spec in config["optimizers"].items()}
+    return {optim: pattern.format(model=model, optim=optim, seed=seed) for optim in OPTIMS}
+
+
+def _paper_optimizer_names(wildcards):
+    """Display names of the training logs' optimizers: params, so a rename redraws the figure."""
+    return {optim: STUDY.grid.optimizers[optim] for optim in _paper_training_logs(wildcards)}
 
 
 def _paper_generated(wildcards):
@@ -282,3 +292,34 @@ def _paper_sources(wildcards):
     """Hand-written LaTeX sections, bibliography and TikZ figures (not the build dir)."""
     return sorted([f"{PAPER_SOURCES}/references.bib"]
                   + glob.glob(f"{PAPER_SOURCES}/sections/*.tex") + glob.glob(f"{PAPER_SOURCES}/figures/*.tex"))
+
+
+# --- the replication section (rules/scifact.smk)
+
+REPLICATION_ROOT = config["paper"].get("replication")
+
+
+def _replication_config():
+    """The config of the run the section describes: this one, or the committed run's copy."""
+    if REPLICATION_ROOT in (None, "results"):
+        return config
+    from crossopt.config import load_config
+
+    return load_config(os.path.join(REPLICATION_ROOT, "config.yaml"))
+
+
+def _replication_inputs(wildcards):
+    """Every file the section is written from (the workflow's own outputs, or the committed copy)."""
+    if REPLICATION_ROOT == "results":
+        model = next(iter(config["models"]))
+        return {
+            "evaluations": all_evaluations(),
+            "untrained": expand("results/eval/untrained/{model}/seed{seed}/{testset}.json",
+                                model=model, seed=SEEDS, testset=TESTSETS),
+            "significance": "results/stats/significance.tsv",
+            "states": expand("results/models/{model}/{optim}/seed{seed}/trainer_state.json",
+                             model=model, optim=OPTIMS, seed=SEEDS),
+            "summary": "results/data/beir/summary.json",
+        }
+    root = os.path.join(workflow.basedir, REPLICATION_ROOT) if not os.path.isabs(REPLICATION_ROOT) else REPLICATION_ROOT
+    return {"committed": sorted(glob.glob(f"{root}/**/*.json", recursive=True) + glob.glob(f"{root}/**/*.tsv", recursive=True))}

@@ -25,6 +25,6 @@ rule cost_summary:
     log:
         "logs/report/cost.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/cost.py"

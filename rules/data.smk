@@ -13,6 +13,8 @@ rule smoke_collection:
         testsets={t: (f"results/smoke/testsets/{t}", config["testsets"][t]["graded"]) for t in SMOKE_TESTSETS},
     log:
         "logs/data/smoke_collection.log",
+    benchmark:
+        "benchmarks/data/smoke_collection.tsv",
     conda:
         "../envs/study.yaml"
     script:
@@ -29,8 +31,10 @@ rule training_pairs:
         data=config["data"],
     log:
         "logs/data/training_pairs.log",
+    benchmark:
+        "benchmarks/data/training_pairs.tsv",
     conda:
-        "../envs/study.yaml"
+        "../envs/training.yaml"
     script:
         "../scripts/training_pairs.py"
 
@@ -45,9 +49,11 @@ rule tiny_model:
         seed=SEEDS[0],
     log:
         "logs/data/tiny_model/{model}.log",
+    benchmark:
+        "benchmarks/data/tiny_model/{model}.tsv",
     wildcard_constraints:
         model=_alternatives(TINY_MODELS),
     conda:
-        "../envs/study.yaml"
+        "../envs/training.yaml"
     script:
         "../scripts/tiny_model.py"

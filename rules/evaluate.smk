@@ -10,8 +10,10 @@ rule evaluate:
         recall_depths=[],
     log:
         "logs/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.log",
+    benchmark:
+        "benchmarks/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.tsv",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -29,9 +31,11 @@ rule evaluate_first_stage:
         recall_depths=lambda wildcards: testset_spec(wildcards)["recall_depths"],
     log:
         "logs/eval/{stage}/{testset}.log",
+    benchmark:
+        "benchmarks/eval/{stage}/{testset}.tsv",
     wildcard_constraints:
         stage="bm25|given",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/evaluate.py"

@@ -20,7 +20,7 @@ rule paper_macros:
     log:
         "logs/paper/macros.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_macros.py"
 
@@ -39,7 +39,7 @@ rule paper_results_tables:
     log:
         "logs/paper/results_tables.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_results_tables.py"
 
@@ -58,7 +58,7 @@ rule paper_reported:
     log:
         "logs/paper/reported.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_reported.py"
 
@@ -74,7 +74,7 @@ rule paper_setup_tables:
     log:
         "logs/paper/setup_tables.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_setup_tables.py"
 
@@ -86,10 +86,11 @@ rule paper_training_summary:
         "results/paper/training.tex",
     params:
         model_name=lambda wildcards: config["models"][_paper_figure_model()]["name"],
+        names=_paper_optimizer_names,
     log:
         "logs/paper/training_summary.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_training_summary.py"
 
@@ -98,11 +99,13 @@ rule paper_figure_training:
     input:
         unpack(_paper_training_logs),
     output:
-        "results/figures/training_curves.pdf",
+        report("results/figures/training_curves.pdf", caption="../report/training_curves.rst", category="Figures"),
+    params:
+        names=_paper_optimizer_names,
     log:
         "logs/paper/figure_training.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_figure_training.py"
 
@@ -112,13 +115,13 @@ rule paper_figure_epochs:
         unpack(_paper_statistics),
         table=_paper_results_table,
     output:
-        "results/figures/epochs.pdf",
+        report("results/figures/epochs.pdf", caption="../report/epochs.rst", category="Figures"),
     params:
         config=_paper_config,
     log:
         "logs/paper/figure_epochs.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_figure_epochs.py"
 
@@ -135,7 +138,9 @@ rule paper_pdf:
         source_root=lambda wildcards, input: os.path.dirname(input.main),
     log:
         "logs/paper/main.log",
+    benchmark:
+        "benchmarks/paper/main.tsv",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_build.py"

@@ -2,7 +2,7 @@ rule results_table:
     input:
         table_evaluations(),
     output:
-        table="results/table.tsv",
+        table=report("results/table.tsv", caption="../report/table.rst", category="Results", subcategory="Table"),
         # The same table with binary measures at another relevance level (e.g. TREC DL's level 2).
         other_levels=expand("results/table_level{level}.tsv", level=table_levels()),
     params:
@@ -16,7 +16,7 @@ rule results_table:
     log:
         "logs/report/table.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/table.py"
 
@@ -39,7 +39,7 @@ rule import_reported_eval:
     log:
         "logs/report/import_reported_eval.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/import_reported_eval.py"
 
@@ -57,6 +57,6 @@ rule reconcile_reported:
     log:
         "logs/report/reconcile_reported.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/reconcile_reported.py"

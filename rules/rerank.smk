@@ -23,8 +23,10 @@ rule rerank:
     benchmark:
         "benchmarks/rerank/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.tsv"
     threads: 1
+    resources:
+        gpu=gpu_count(config["rerank"]["backend"]),
     conda:
-        "../envs/study.yaml"
+        "../envs/training.yaml"
     script:
         "../scripts/rerank.py"
 

@@ -2,8 +2,9 @@ rule significance:
     input:
         all_evaluations(),
     output:
-        significance="results/stats/significance.tsv",
-        means="results/stats/means.tsv",
+        significance=report("results/stats/significance.tsv", caption="../report/significance.rst",
+                            category="Results", subcategory="Significance"),
+        means=report("results/stats/means.tsv", caption="../report/means.rst", category="Results", subcategory="Significance"),
     params:
         # Callables: Snakemake would try to fill in the braces of a plain string.
         eval_pattern=eval_pattern,
@@ -12,7 +13,9 @@ rule significance:
         plan=STUDY.statistics_params(),
     log:
         "logs/stats/significance.log",
+    benchmark:
+        "benchmarks/stats/significance.tsv",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/significance.py"

@@ -22,9 +22,9 @@ rule train:
         "benchmarks/train/{model}/{optim}/seed{seed}.tsv"
     threads: 1
     resources:
-        gpu=1 if config["training"]["backend"] == "local" and not config["training"]["use_cpu"] else 0,
+        gpu=gpu_count(config["training"]["backend"]),
     conda:
-        "../envs/study.yaml"
+        "../envs/training.yaml"
     script:
         "../scripts/train.py"
 

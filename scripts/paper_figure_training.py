@@ -19,4 +19,4 @@ def main(logs: dict[str, str], output: str) -> None:
 
 if __name__ == "__main__":
     with log_to(snakemake.log[0]):
-        main(dict(snakemake.input.items()), snakemake.output[0])
+        main({snakemake.params.names[optim]: path for optim, path in snakemake.input.items()}, snakemake.output[0])
