@@ -54,6 +54,15 @@ def test_reference_optimizer_and_columns_follow_the_config():
     assert [c.name for c in study.columns] == ["P@10", "R-Prec", "Recall@10", "MRR@10", "MAP", "NDCG@10"]
 
 
+def test_betas_default_by_optimizer_type_in_the_schema():
+    config = smoke_config()
+    for spec in config["optimizers"].values():
+        del spec["betas"]
+    study = Study.from_config(config)
+    assert study.run_settings("minilm", "adamw")["betas"] == [0.9, 0.999]
+    assert study.run_settings("minilm", "lion")["betas"] == [0.9, 0.99]
+
+
 def test_a_bad_config_names_the_key():
     config = smoke_config()
     config["statistics"] = {"permutations": 10}
