@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .config import load_config, run_settings, validate_config
+from .config import enabled_testsets, epochs, load_config, run_settings, validate_config
 
 ID_COLUMNS = ("Base Model", "Optimizer", "Epoch")
 
@@ -111,12 +111,12 @@ class Study:
             models={key: spec["name"] for key, spec in config["models"].items()},
             optimizers={key: spec["name"] for key, spec in config["optimizers"].items()},
             seeds=tuple(config["study"]["seeds"]),
-            epochs=tuple(range(1, config["study"]["epochs"] + 1)),
+            epochs=tuple(epochs(config)),
         )
         return cls(
             config=config,
             grid=grid,
-            testsets=tuple(key for key, spec in config["testsets"].items() if spec["enabled"]),
+            testsets=tuple(enabled_testsets(config)),
             columns=columns_from(config["table"]["columns"]),
             statistics=StatisticsSettings(**config["statistics"]),
         )
