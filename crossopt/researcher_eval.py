@@ -13,7 +13,7 @@ Folder and label names are the researcher's (`mini_lm`, `modern_bert`, `adamW`,
 and `-` removed, it equals the key (`mini_lm` -> `minilm`, `adamW` -> `adamw`).
 
 Each checkpoint becomes one evaluation JSON per test set, at the path the workflow's own
-evaluations use below `results/reported/eval/`, so that `crossopt.report.table_rows` builds
+evaluations use below `results/reported/eval/`, so that `crossopt.table.table_rows` builds
 `results/table.tsv` from them exactly as it does from computed evaluations. Measure names
 map from trec_eval's to the workflow's (`crossopt.evaluate.MEASURES`):
 

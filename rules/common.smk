@@ -149,7 +149,7 @@ def all_evaluations():
     return STUDY.evaluations() + [first_stage_eval_json(t) for t in TESTSETS]
 
 
-# --- the researcher's evaluation files (rules/report.smk)
+# --- the researcher's evaluation files (rules/table.smk)
 # With paper.results: reported, results/table.tsv is built from the researcher's own
 # trec_eval outputs, imported into the evaluation layout below results/reported/eval/;
 # computed results build it from the workflow's evaluations under results/eval/.

@@ -1,6 +1,6 @@
 # The paper: generated LaTeX (results/paper/*.tex), figures (results/figures/*.pdf) and
 # the PDF (paper/build/main.pdf). Results come from results/table.tsv, which is built from
-# the researcher's own evaluation files (paper.results: reported; rules/report.smk) or from
+# the researcher's own evaluation files (paper.results: reported; rules/table.smk) or from
 # the workflow's evaluations (computed). Reported results also bring the reconciliation
 # with the brief's table and the facts of the researcher's files (rule paper_reported);
 # computed results bring the per-query statistics (results/stats/significance.tsv and

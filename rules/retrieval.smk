@@ -21,7 +21,7 @@ rule prepare_local_testset:
     conda:
         "../envs/study.yaml"
     script:
-        "../scripts/prepare_beir.py"
+        "../scripts/testset_beir.py"
 
 
 rule prepare_pyserini_testset:

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from crossopt.evaluate import eval_locator, report_reader
 from crossopt.logs import log_to
-from crossopt.report import table_rows, write_table
+from crossopt.table import table_rows, write_table
 from crossopt.study import Grid, columns_from
 
 if TYPE_CHECKING:

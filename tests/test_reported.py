@@ -18,7 +18,7 @@ import yaml
 from crossopt import researcher_eval as rv
 from crossopt.evaluate import eval_locator, report_reader
 from crossopt.paper import MEASURES, read_results
-from crossopt.report import table_rows, write_table
+from crossopt.table import table_rows, write_table
 from crossopt.study import Study
 
 ROOT = Path(__file__).resolve().parents[1]

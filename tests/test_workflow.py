@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from crossopt.report import table_header
+from crossopt.table import table_header
 from crossopt.study import Study
 from crossopt.trec import read_run
 

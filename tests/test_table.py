@@ -5,7 +5,7 @@ import pytest
 
 from crossopt.candidates import write_candidates
 
-from crossopt.report import format_value, table_header, table_rows, write_table
+from crossopt.table import format_value, table_header, table_rows, write_table
 from crossopt.study import Column, Grid
 
 NAMES = ["NDCG@10", "MAP", "MRR@10", "Recall@10", "R-Prec", "P@10"]
