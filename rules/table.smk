@@ -53,7 +53,8 @@ rule reconcile_reported:
         "results/reported/reconciliation.tsv",
     params:
         eval_pattern=lambda wildcards: study.REPORTED_EVAL,
-        config={k: config[k] for k in ("study", "models", "optimizers", "table")},
+        # The grid with display names (the brief's rows name them) and the columns.
+        layout=STUDY.table_params(),
     log:
         "logs/report/reconcile_reported.log",
     conda:

@@ -260,7 +260,8 @@ def test_imported_reports_are_aggregate_only_and_name_their_sources(imported):
 @needs_files
 def test_reconciliation_count_matches_an_independent_count(imported, tmp_path):
     config, reports, _ = imported
-    cells = rv.reconcile(read_results(BRIEF_TABLE), reports, config)
+    study = Study.from_config({**config, "data": {**config["data"], "hf_revision": "unpinned"}})
+    cells = rv.reconcile(read_results(BRIEF_TABLE), reports, study.grid, study.columns)
     rv.write_reconciliation(tmp_path / "reconciliation.tsv", cells)
     back = rv.read_reconciliation(tmp_path / "reconciliation.tsv")
     assert len(back) == len(cells) == 108
