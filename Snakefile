@@ -48,10 +48,30 @@ include: "rules/retrieval.smk"
 include: "rules/train.smk"
 include: "rules/rerank.smk"
 include: "rules/evaluate.smk"
-include: "rules/report.smk"
-include: "rules/stats.smk"
+include: "rules/table.smk"
+include: "rules/significance.smk"
 include: "rules/cost.smk"
 include: "rules/paper.smk"
+
+
+# `snakemake --report report.html`: the table, the significance tests and the figures.
+report: "report/workflow.rst"
+
+
+# Cheap aggregates and targets run on the submitting host under a cluster executor.
+localrules:
+    all,
+    table,
+    paper,
+    results_table,
+    import_reported_eval,
+    reconcile_reported,
+    cost_summary,
+    paper_macros,
+    paper_results_tables,
+    paper_reported,
+    paper_setup_tables,
+    paper_training_summary,
 
 
 rule all:

@@ -21,12 +21,13 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 import time
 import warnings
 from pathlib import Path, PurePosixPath
 from typing import Callable, Protocol
+
+from .atomic import atomic_write_text
 
 BACKENDS = ("local", "modal")
 
@@ -91,11 +92,7 @@ def parse_gpu(gpu: str) -> tuple[str, int]:
 
 
 def write_cost_record(path: str | Path, record: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 
 
 def _now() -> str:
@@ -504,10 +501,6 @@ def rerank_with_backend(
             "options": options,
         }
         result = active.rerank(request)
-        output = Path(output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = output.with_name(f".{output.name}.tmp")
-        tmp.write_text(result["run"])
-        os.replace(tmp, output)
+        atomic_write_text(output, result["run"])
         _write_modal_cost(cost_path, labels, active, "rerank", result["device"], start, [result["seconds"]])
     return result["pairs"]

@@ -10,18 +10,17 @@ import argparse
 import sys
 
 
-def config_summary(config: dict) -> list[str]:
-    """A few lines on what a valid config will run: test sets, models, optimizers, job counts."""
-    from .config import enabled_testsets
-
-    testsets = enabled_testsets(config)
+def config_summary(study) -> list[str]:
+    """A few lines on what a valid study (crossopt.study.Study) will run: test sets, models,
+    optimizers, job counts."""
+    config, testsets = study.config, study.testsets
     disabled = [key for key in config["testsets"] if key not in testsets]
-    seeds, epochs = config["study"]["seeds"], config["study"]["epochs"]
-    trainings = len(config["models"]) * len(config["optimizers"]) * len(seeds)
+    seeds, epochs = study.seeds, len(study.epochs)
+    trainings = len(study.models) * len(study.optimizers) * len(seeds)
     checkpoints = trainings * epochs
     lines = ["test sets:"]
     for key in testsets:
-        spec = config["testsets"][key]
+        spec = study.testset(key)
         where = {"beir": lambda: f"{spec['path']} (split {spec['split']})",
                  "pyserini": lambda: f"topics {spec.get('topics_file') or spec['topics']}, qrels {spec['qrels']}"}
         detail = where.get(spec["source"], lambda: "")()
@@ -29,8 +28,9 @@ def config_summary(config: dict) -> list[str]:
                      f"relevance level {spec['relevance_level']}, missing queries {spec['missing_queries']}]")
     if disabled:
         lines.append(f"  disabled: {', '.join(disabled)}")
-    lines.append("models: " + ", ".join(f"{k} ({m['name']})" for k, m in config["models"].items()))
-    lines.append("optimizers: " + ", ".join(f"{k} ({o['name']})" for k, o in config["optimizers"].items()))
+    lines.append("models: " + ", ".join(f"{k} ({name})" for k, name in study.grid.models.items()))
+    lines.append("optimizers: " + ", ".join(f"{k} ({name})" for k, name in study.grid.optimizers.items())
+                 + f"; reference {study.reference}")
     lines.append(
         f"jobs to run: {trainings} trainings ({len(seeds)} seed(s)), {checkpoints} checkpoints "
         f"({epochs} epochs), {checkpoints * len(testsets)} reranking and "
@@ -57,18 +57,19 @@ def main(argv: list[str] | None = None) -> int:
         count = check_run_file(args.run)
         print(f"{args.run}: {count} lines")
     elif args.command == "validate-config":
-        from .config import ConfigError, load_config, local_path_problems
+        from .config import ConfigError, local_path_problems
+        from .study import Study
 
         try:
-            config = load_config(args.config)
+            study = Study.load(args.config)
         except ConfigError as error:
             print(f"{args.config}: {error}", file=sys.stderr)
             return 1
-        problems = local_path_problems(config, args.directory)
+        problems = local_path_problems(dict(study.config), args.directory)
         if problems:
             print(f"{args.config}: missing local files:\n  - " + "\n  - ".join(problems), file=sys.stderr)
             return 1
-        print("\n".join(config_summary(config)))
+        print("\n".join(config_summary(study)))
         print(f"{args.config} is valid.")
     return 0
 

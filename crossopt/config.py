@@ -29,6 +29,9 @@ def _with_defaults(validator_class):
     jsonschema validates only; filling defaults while validating is its documented
     extension pattern. Defaults are filled before validation of the object's
     properties, so nested defaults (e.g. inside a default object) are filled too.
+    snakemake.utils.validate(set_default=True) does the same, but puts the schema's own
+    default objects into the config (one list shared by every test set) and stops at
+    the first error; here each default is a copy and every problem is reported.
     """
     validate_properties = validator_class.VALIDATORS["properties"]
 
@@ -321,8 +324,7 @@ def run_settings(config: dict, model: str, optim: str) -> dict:
         raise ConfigError(f"unknown optimizer key {optim!r} (optimizers: {', '.join(config['optimizers'])})")
     model_spec = config["models"][model]
     optim_spec = config["optimizers"][optim]
-    override = config.get("overrides", {}).get(model, {}).get(optim, {})
-    default_betas = [0.9, 0.99] if optim_spec["type"] == "lion" else [0.9, 0.999]
+    override = config["overrides"].get(model, {}).get(optim, {})
     head_lr = override.get("head_learning_rate", model_spec.get("head_learning_rate"))
     return {
         "model": model,
@@ -331,11 +333,11 @@ def run_settings(config: dict, model: str, optim: str) -> dict:
         "learning_rate": float(override.get("learning_rate", model_spec["learning_rate"])),
         "scheduler": override.get("scheduler", model_spec["scheduler"]),
         "weight_decay": float(override.get("weight_decay", optim_spec["weight_decay"])),
-        "betas": [float(b) for b in optim_spec.get("betas", default_betas)],
+        "betas": [float(b) for b in optim_spec["betas"]],
         "eps": float(optim_spec["eps"]),
-        "lion_implementation": optim_spec.get("implementation", "reference"),
+        "lion_implementation": optim_spec["implementation"],
         "max_length": int(model_spec["max_length"]),
-        "trust_remote_code": bool(model_spec.get("trust_remote_code", False)),
+        "trust_remote_code": bool(model_spec["trust_remote_code"]),
         # Where the architecture's code comes from (crossopt.model_code); only present when set,
         # so runs of models transformers ships keep their fingerprints.
         **{key: model_spec[key] for key in ("local_code", "code_revision") if model_spec.get(key)},

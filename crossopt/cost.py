@@ -14,9 +14,12 @@ CPU and memory, so the priced total is a lower bound of the invoice.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import defaultdict
 from pathlib import Path
+
+from .atomic import atomic_write_text
 
 RECORD_KEYS = ("stage", "model", "optim", "backend", "gpu", "wall_seconds", "gpu_seconds")
 STAGES = ("training", "reranking")
@@ -121,15 +124,12 @@ def _format(row: dict) -> dict:
 
 def write_cost_tsv(rows: list[dict], path: str | Path) -> None:
     """Hours with 4 decimals and costs with 2 (NA where a price is missing), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, delimiter="\t", lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(_format(row))
-    tmp.replace(path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, delimiter="\t", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(_format(row))
+    atomic_write_text(path, text.getvalue())
 
 
 def cost_table(record_paths: list[str | Path], costs: dict, output: str | Path) -> list[dict]:

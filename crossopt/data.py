@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .atomic import atomic_write_parquet, atomic_write_text
 from .trec import Qrel, read_text, split_lines, write_qrels, write_topics
 
 # Column names of the hub dataset sentence-transformers/msmarco (subsets corpus,
@@ -168,9 +169,7 @@ def build_training_pairs(
 def write_pairs_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write pairs with the fixed schema so training reads the same types everywhere."""
     _require_columns(df, PAIRS_SCHEMA.names, "pairs table")
-    table = pa.Table.from_pandas(df.loc[:, PAIRS_SCHEMA.names], schema=PAIRS_SCHEMA, preserve_index=False)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
+    atomic_write_parquet(pa.Table.from_pandas(df.loc[:, PAIRS_SCHEMA.names], schema=PAIRS_SCHEMA, preserve_index=False), path)
 
 
 def read_pairs_parquet(path: str | os.PathLike) -> pd.DataFrame:
@@ -304,15 +303,12 @@ def build_candidates(
 def write_candidates_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write candidates with the shared schema (ids as strings, rank int, score float)."""
     _require_columns(df, CANDIDATES_SCHEMA.names, "candidates table")
-    table = pa.Table.from_pandas(df.loc[:, CANDIDATES_SCHEMA.names], schema=CANDIDATES_SCHEMA, preserve_index=False)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
+    atomic_write_parquet(pa.Table.from_pandas(df.loc[:, CANDIDATES_SCHEMA.names], schema=CANDIDATES_SCHEMA, preserve_index=False), path)
 
 
 def write_no_relevant(qids: Iterable[str], path: str | os.PathLike) -> None:
     """One qid per line: the queries the evaluation must add with a score of 0."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text("".join(f"{qid}\n" for qid in qids), encoding="utf-8")
+    atomic_write_text(path, "".join(f"{qid}\n" for qid in qids))
 
 
 def write_testset(

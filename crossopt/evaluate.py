@@ -31,10 +31,11 @@ command line that computes each measure the same way (`trec_eval` key).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import pytrec_eval
 
@@ -220,18 +221,11 @@ def load_report(path: str | Path) -> dict:
         return json.load(handle)
 
 
-class ReportCache:
-    """Evaluation reports read once each: the table and the statistics visit the same
-    file for every column, seed and comparison. Callers must not modify the reports."""
-
-    def __init__(self) -> None:
-        self._reports: dict[str, dict] = {}
-
-    def __call__(self, path: str | Path) -> dict:
-        key = str(path)
-        if key not in self._reports:
-            self._reports[key] = load_report(key)
-        return self._reports[key]
+def report_reader() -> Callable[[str], dict]:
+    """`read(path)` that loads each evaluation report once: the table and the statistics
+    visit the same file for every column, seed and comparison. Make one per job (a
+    long-lived one would not see rewritten files); callers must not modify the reports."""
+    return functools.cache(load_report)
 
 
 def eval_locator(pattern: str):

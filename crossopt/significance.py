@@ -17,78 +17,74 @@ with several seeds, the spread of the aggregate over seeds.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 
-from .evaluate import ReportCache
+from .evaluate import report_reader
 from .stats import bootstrap_ci, compare_runs, mean_over_seeds, per_query_measure, seed_summary, significance_table
+from .study import Column, Grid, StatisticsSettings
 
 EvalPath = Callable[[str, str, int, int, str], str]
+Reports = Callable[[str], dict]
 
 
-def _columns(config: dict) -> list[tuple[str, str, str]]:
-    """(column name, test set, measure) of the results table."""
-    return [(name, spec["testset"], spec["measure"]) for name, spec in config["table"]["columns"].items()]
-
-
-def _per_seed(config: dict, eval_path: EvalPath, reports: ReportCache, model: str, optim: str, epoch: int,
+def _per_seed(grid: Grid, eval_path: EvalPath, reports: Reports, model: str, optim: str, epoch: int,
               testset: str, measure: str) -> list[dict[str, float]]:
-    """Per-query values of one reranker, one dict per configured seed."""
+    """Per-query values of one reranker, one dict per seed of the grid."""
     return [per_query_measure(reports(eval_path(model, optim, seed, epoch, testset)), measure)
-            for seed in config["study"]["seeds"]]
+            for seed in grid.seeds]
 
 
-def _system_per_query(config: dict, eval_path: EvalPath, reports: ReportCache, model: str, optim: str, epoch: int,
+def _system_per_query(grid: Grid, eval_path: EvalPath, reports: Reports, model: str, optim: str, epoch: int,
                       testset: str, measure: str) -> dict[str, float]:
-    """Per-query values of one reranker, averaged over the configured seeds."""
-    return mean_over_seeds(_per_seed(config, eval_path, reports, model, optim, epoch, testset, measure))
+    """Per-query values of one reranker, averaged over the grid's seeds."""
+    return mean_over_seeds(_per_seed(grid, eval_path, reports, model, optim, epoch, testset, measure))
 
 
 def _label(model: str, optim: str, epoch: int) -> str:
     return f"{model}/{optim}/epoch{epoch}"
 
 
-def study_significance(config: dict, eval_path: EvalPath, bm25_paths: Mapping[str, str]) -> pd.DataFrame:
+def study_significance(grid: Grid, columns: Sequence[Column], settings: StatisticsSettings, eval_path: EvalPath,
+                       bm25_paths: Mapping[str, str]) -> pd.DataFrame:
     """Every comparison of both families, as one table (see `crossopt.stats.SIGNIFICANCE_COLUMNS`)."""
-    settings = config["statistics"]
-    baseline = settings["baseline_optimizer"]
-    options = dict(n_permutations=settings["permutations"], n_resamples=settings["bootstrap_resamples"],
-                   seed=settings["seed"], level=settings["confidence"])
-    reports = ReportCache()
-    epochs = range(1, config["study"]["epochs"] + 1)
+    baseline = settings.baseline_optimizer
+    reports = report_reader()
     tables = []
-    for optim in config["optimizers"]:
+    for optim in grid.optimizers:
         if optim == baseline:
             continue
         records = []
-        for model in config["models"]:
-            for epoch in epochs:
-                for _, testset, measure in _columns(config):
-                    a = _system_per_query(config, eval_path, reports, model, optim, epoch, testset, measure)
-                    b = _system_per_query(config, eval_path, reports, model, baseline, epoch, testset, measure)
+        for model in grid.models:
+            for epoch in grid.epochs:
+                for column in columns:
+                    testset, measure = column.testset, column.measure
+                    a = _system_per_query(grid, eval_path, reports, model, optim, epoch, testset, measure)
+                    b = _system_per_query(grid, eval_path, reports, model, baseline, epoch, testset, measure)
                     records.append(compare_runs(
                         a, b, system_a=_label(model, optim, epoch),
-                        system_b=_label(model, baseline, epoch), measure=measure, testset=testset, **options,
+                        system_b=_label(model, baseline, epoch), measure=measure, testset=testset,
+                        **settings.options,
                     ))
-        tables.append(significance_table(records, settings["alpha"], family=f"{optim}_vs_{baseline}",
-                                         test=settings["test"]))
+        tables.append(significance_table(records, settings.alpha, family=f"{optim}_vs_{baseline}",
+                                         test=settings.test))
     records = []
-    for model in config["models"]:
-        for optim in config["optimizers"]:
-            for epoch in epochs:
-                for _, testset, measure in _columns(config):
+    for model in grid.models:
+        for optim in grid.optimizers:
+            for epoch in grid.epochs:
+                for column in columns:
+                    testset, measure = column.testset, column.measure
                     if testset not in bm25_paths:
                         continue
-                    a = _system_per_query(config, eval_path, reports, model, optim, epoch, testset, measure)
+                    a = _system_per_query(grid, eval_path, reports, model, optim, epoch, testset, measure)
                     b = per_query_measure(reports(bm25_paths[testset]), measure)
                     records.append(compare_runs(
                         a, b, system_a=_label(model, optim, epoch), system_b="bm25",
-                        measure=measure, testset=testset, **options,
+                        measure=measure, testset=testset, **settings.options,
                     ))
     if records:
-        tables.append(significance_table(_unique(records), settings["alpha"], family="vs_bm25",
-                                         test=settings["test"]))
+        tables.append(significance_table(_unique(records), settings.alpha, family="vs_bm25", test=settings.test))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -103,31 +99,32 @@ def _unique(records: list) -> list:
     return unique
 
 
-def system_means(config: dict, eval_path: EvalPath, bm25_paths: Mapping[str, str]) -> pd.DataFrame:
+def system_means(grid: Grid, columns: Sequence[Column], settings: StatisticsSettings, eval_path: EvalPath,
+                 bm25_paths: Mapping[str, str]) -> pd.DataFrame:
     """Mean, bootstrap CI over queries and seed spread of every system on every table column."""
-    settings = config["statistics"]
-    reports = ReportCache()
+    reports = report_reader()
     rows = []
     seen = set()
-    for name, testset, measure in _columns(config):
+    for column in columns:
+        testset, measure = column.testset, column.measure
         if (testset, measure) in seen:
             continue
         seen.add((testset, measure))
         systems = []
         if testset in bm25_paths:
             systems.append(("bm25", [per_query_measure(reports(bm25_paths[testset]), measure)]))
-        for model in config["models"]:
-            for optim in config["optimizers"]:
-                for epoch in range(1, config["study"]["epochs"] + 1):
+        for model in grid.models:
+            for optim in grid.optimizers:
+                for epoch in grid.epochs:
                     systems.append((_label(model, optim, epoch),
-                                    _per_seed(config, eval_path, reports, model, optim, epoch, testset, measure)))
+                                    _per_seed(grid, eval_path, reports, model, optim, epoch, testset, measure)))
         for system, per_seed in systems:
             values = mean_over_seeds(per_seed)
-            ci = bootstrap_ci(list(values.values()), n_resamples=settings["bootstrap_resamples"],
-                              seed=settings["seed"], level=settings["confidence"])
+            ci = bootstrap_ci(list(values.values()), n_resamples=settings.bootstrap_resamples,
+                              seed=settings.seed, level=settings.confidence)
             spread = seed_summary([sum(v.values()) / len(v) for v in per_seed])
             rows.append({
-                "column": name, "testset": testset, "measure": measure, "system": system,
+                "column": column.name, "testset": testset, "measure": measure, "system": system,
                 "n_queries": len(values), "n_seeds": spread.n_seeds, "mean": sum(values.values()) / len(values),
                 "ci_low": ci.low, "ci_high": ci.high, "seed_sd": spread.sd,
             })

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .trec import atomic_write_text
+from .atomic import atomic_write_parquet, atomic_write_text
 
 _ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "tr", "kl", "st"]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ou"]
@@ -171,19 +171,6 @@ def write_beir_folder(folder: str | Path, corpus, topics, qrels, split: str = "t
     atomic_write_text(folder / "qrels" / f"{split}.tsv", "\n".join(lines) + "\n")
 
 
-def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a Parquet file atomically (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        frame.to_parquet(tmp, index=False)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def generate(settings: dict, train_dir: str | Path, testsets: dict[str, tuple[str | Path, bool]]) -> None:
     """Generate the whole toy collection from the `smoke` config section.
 
@@ -192,7 +179,7 @@ def generate(settings: dict, train_dir: str | Path, testsets: dict[str, tuple[st
     """
     world = make_world(settings["seed"], settings["concepts"])
     for name, frame in make_training_tables(world, settings["seed"], settings["train_queries"]).items():
-        write_parquet(frame, Path(train_dir) / f"{name}.parquet")
+        atomic_write_parquet(frame, Path(train_dir) / f"{name}.parquet")
     for name, (folder, graded) in sorted(testsets.items()):
         corpus, topics, qrels = make_testset(
             world,

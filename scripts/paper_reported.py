@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING
 from crossopt import paper, paper_reported
 from crossopt.evaluate import eval_locator
 from crossopt.researcher_eval import read_reconciliation
+from crossopt.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(reconciliation: str, brief: str, table: str, outputs: dict[str, str], log: str, *,
+def main(reconciliation: str, brief: str, table: str, outputs: dict[str, str], *,
          config: dict, eval_pattern: str) -> None:
     """`outputs` has the paths of the macros, reconciliation and measures files."""
-    logging.basicConfig(filename=log, level=logging.INFO, force=True)
     cells = read_reconciliation(reconciliation)
     imported = paper_reported.load_imported(eval_locator(eval_pattern), config)
     macros = paper_reported.reported_macros(cells, paper.read_results(brief),
@@ -32,6 +32,7 @@ def main(reconciliation: str, brief: str, table: str, outputs: dict[str, str], l
 
 
 if __name__ == "__main__":
-    main(snakemake.input.reconciliation, snakemake.input.brief, snakemake.input.table,
-         dict(snakemake.output.items()), snakemake.log[0], config=snakemake.params.config,
-         eval_pattern=snakemake.params.eval_pattern)
+    with log_to(snakemake.log[0]):
+        main(snakemake.input.reconciliation, snakemake.input.brief, snakemake.input.table,
+             dict(snakemake.output.items()), config=snakemake.params.config,
+             eval_pattern=snakemake.params.eval_pattern)

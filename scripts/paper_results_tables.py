@@ -5,13 +5,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossopt import paper
+from crossopt.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
 def main(table: str, results_tex: str, differences_tex: str, comparison_tex: str,
-         significance_tex: str, log: str, *, config: dict, significance: str | None = None,
+         significance_tex: str, *, config: dict, significance: str | None = None,
          means: str | None = None) -> None:
     """`config` holds the sections in paper.PAPER_CONFIG_KEYS.
 
@@ -19,7 +20,6 @@ def main(table: str, results_tex: str, differences_tex: str, comparison_tex: str
     (results/stats/); without them (reported results) the tables carry no markers or
     intervals and the significance file holds only a comment.
     """
-    logging.basicConfig(filename=log, level=logging.INFO, force=True)
     rows = paper.read_results(table)
     reference, candidate = paper.compared_optimizers(config["optimizers"])
     threshold = config["paper"]["noise_threshold"]
@@ -45,8 +45,9 @@ def main(table: str, results_tex: str, differences_tex: str, comparison_tex: str
 
 
 if __name__ == "__main__":
-    inputs = dict(snakemake.input.items())
-    main(inputs["table"], snakemake.output.results, snakemake.output.differences,
-         snakemake.output.comparison, snakemake.output.significance, snakemake.log[0],
-         config=snakemake.params.config, significance=inputs.get("significance"),
-         means=inputs.get("means"))
+    with log_to(snakemake.log[0]):
+        inputs = dict(snakemake.input.items())
+        main(inputs["table"], snakemake.output.results, snakemake.output.differences,
+             snakemake.output.comparison, snakemake.output.significance,
+             config=snakemake.params.config, significance=inputs.get("significance"),
+             means=inputs.get("means"))

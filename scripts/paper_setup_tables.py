@@ -5,15 +5,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossopt import paper
+from crossopt.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(models_tex: str, hyperparameters_tex: str, authors_tex: str, log: str, *,
+def main(models_tex: str, hyperparameters_tex: str, authors_tex: str, *,
          config: dict, runs: dict) -> None:
     """`config` holds the sections in paper.PAPER_CONFIG_KEYS; `runs` the per-run settings."""
-    logging.basicConfig(filename=log, level=logging.INFO, force=True)
     outputs = {
         models_tex: paper.models_table(config, runs),
         hyperparameters_tex: paper.hyperparameter_table(config),
@@ -25,5 +25,6 @@ def main(models_tex: str, hyperparameters_tex: str, authors_tex: str, log: str, 
 
 
 if __name__ == "__main__":
-    main(snakemake.output.models, snakemake.output.hyperparameters, snakemake.output.authors,
-         snakemake.log[0], config=snakemake.params.config, runs=snakemake.params.runs)
+    with log_to(snakemake.log[0]):
+        main(snakemake.output.models, snakemake.output.hyperparameters, snakemake.output.authors,
+             config=snakemake.params.config, runs=snakemake.params.runs)

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossopt import figures, paper
+from crossopt.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(logs: dict[str, str], output: str, log: str, *, model_name: str) -> None:
+def main(logs: dict[str, str], output: str, *, model_name: str) -> None:
     """`logs` maps an optimizer's display name to its trainer_state.json (may be empty)."""
-    logging.basicConfig(filename=log, level=logging.INFO, force=True)
     if not logs:
         text = paper.render_macros({}, {"trainingcurves": False})
         logging.info("no training logs: training-curve figure left out")
@@ -31,5 +31,6 @@ def main(logs: dict[str, str], output: str, log: str, *, model_name: str) -> Non
 
 
 if __name__ == "__main__":
-    main(dict(snakemake.input.items()), snakemake.output[0], snakemake.log[0],
-         model_name=snakemake.params.model_name)
+    with log_to(snakemake.log[0]):
+        main({snakemake.params.names[optim]: path for optim, path in snakemake.input.items()}, snakemake.output[0],
+             model_name=snakemake.params.model_name)

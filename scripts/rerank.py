@@ -34,7 +34,6 @@ if __name__ == "__main__":
             p.tag,
             p.backend,
             {"model": w.model, "optim": w.optim, "seed": int(w.seed), "epoch": int(w.epoch)},
-            # Read from the config, not params: where a job runs must not make finished runs stale.
-            snakemake.config.get("modal", {}),
+            snakemake.params.modal,
             p.options,
         )

@@ -31,6 +31,5 @@ if __name__ == "__main__":
             snakemake.output.cost,
             int(snakemake.wildcards.seed),
             snakemake.params.backend,
-            # Read from the config, not params: where a job runs must not make finished runs stale.
-            snakemake.config.get("modal", {}),
+            snakemake.params.modal,
         )

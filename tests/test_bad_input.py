@@ -55,8 +55,8 @@ EVALUATE_OUTPUTS = ["eval.json"]
 
 
 def prepare_beir(folder: Path) -> dict:
-    """rules/retrieval.smk rule prepare_local_testset: scripts/prepare_beir.py."""
-    script("prepare_beir").main(str(folder / "beir"), "test", str(folder / "out" / "docs.jsonl"),
+    """rules/retrieval.smk rule prepare_local_testset: scripts/testset_beir.py."""
+    script("testset_beir").main(str(folder / "beir"), "test", str(folder / "out" / "docs.jsonl"),
                                 str(folder / "out" / "topics.tsv"), str(folder / "out" / "qrels.txt"))
     return {"topics": (folder / "out" / "topics.tsv").read_text(), "qrels": (folder / "out" / "qrels.txt").read_text()}
 

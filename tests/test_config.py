@@ -113,14 +113,39 @@ def test_validation_does_not_depend_on_key_order():
     assert a == b
 
 
+def _pip_pins(env_file) -> list[str]:
+    env = yaml.safe_load(env_file.read_text())
+    return next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+
+
 def test_conda_environment_pins_match_requirements():
     requirements = {
         line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
-    env = yaml.safe_load((ROOT / "envs" / "study.yaml").read_text())
-    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert set(pip) - {"torch==2.13.0"} == requirements
+    # The whole study's environment holds every pin; each stage's holds some of them, unchanged.
+    assert set(_pip_pins(ROOT / "envs" / "study.yaml")) - {"torch==2.13.0"} == requirements
+    stages = sorted((ROOT / "envs").glob("*.yaml"))
+    assert {p.stem for p in stages} >= {"study", "training", "evaluation", "paper"}
+    for env_file in stages:
+        pins = set(_pip_pins(env_file))
+        assert pins - {"torch==2.13.0"} <= requirements, (env_file.name, sorted(pins - requirements))
+    assert "pytrec-eval-terrier==0.5.11" in _pip_pins(ROOT / "envs" / "evaluation.yaml")
+    assert {"torch==2.13.0", "sentence-transformers[train]==6.2.0"} <= set(_pip_pins(ROOT / "envs" / "training.yaml"))
+    paper = yaml.safe_load((ROOT / "envs" / "paper.yaml").read_text())["dependencies"]
+    assert {"latexmk", "texlive-core"} <= {d for d in paper if isinstance(d, str)}
+
+
+def test_every_rule_names_an_existing_conda_environment():
+    named = {}
+    for rules in sorted((ROOT / "rules").glob("*.smk")):
+        lines = rules.read_text().splitlines()
+        for number, line in enumerate(lines):
+            if line.strip() == "conda:":
+                named[f"{rules.name}:{number + 2}"] = (rules.parent / lines[number + 1].strip().strip('"')).resolve()
+    assert len(named) > 25
+    assert not [where for where, path in named.items() if not path.is_file()]
+    assert {path.stem for path in named.values()} == {"study", "training", "evaluation", "paper"}
 
 
 def test_non_finite_numbers_are_rejected_everywhere():

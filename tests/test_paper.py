@@ -30,20 +30,20 @@ RESEARCHER_FILES = ROOT.parent / "shared" / "study" / "researcher-eval"
 CONFIG = {
     "models": {
         "minilm": {"name": "MiniLM-L12-H384", "source": "hub",
-                   "hub_id": "microsoft/MiniLM-L12-H384-uncased", "max_length": 512,
+                   "hub_id": "microsoft/MiniLM-L12-H384-uncased", "max_length": 512, "trust_remote_code": False,
                    "learning_rate": 2.0e-5, "scheduler": "trainer_default"},
         "gte": {"name": "GTE-multilingual-base", "source": "hub",
-                "hub_id": "Alibaba-NLP/gte-multilingual-base", "max_length": 512,
+                "hub_id": "Alibaba-NLP/gte-multilingual-base", "max_length": 512, "trust_remote_code": False,
                 "learning_rate": 2.0e-5, "scheduler": "trainer_default"},
         "modernbert": {"name": "ModernBERT-base", "source": "hub",
-                       "hub_id": "answerdotai/ModernBERT-base", "max_length": 512,
+                       "hub_id": "answerdotai/ModernBERT-base", "max_length": 512, "trust_remote_code": False,
                        "learning_rate": 2.0e-6, "scheduler": "constant"},
     },
     "optimizers": {
         "adamw": {"name": "AdamW", "type": "adamw", "weight_decay": 0.01,
-                  "betas": [0.9, 0.999], "eps": 1.0e-8},
+                  "betas": [0.9, 0.999], "eps": 1.0e-8, "implementation": "reference"},
         "lion": {"name": "Lion", "type": "lion", "weight_decay": 0.01, "betas": [0.9, 0.99],
-                 "eps": 1.0e-8},
+                 "eps": 1.0e-8, "implementation": "reference"},
     },
     "overrides": {},
     "study": {"seeds": [12], "epochs": 3},
@@ -877,9 +877,23 @@ def paper_snakefile() -> str:
 import glob
 import os
 
-from crossopt.config import run_settings
+from crossopt.config import epochs
+from crossopt.study import Grid, StatisticsSettings, Study, columns_from
 
 configfile: "config.yaml"
+
+# The test's config holds only the sections the paper reads, so the Study is assembled
+# here instead of by Study.from_config, which validates the whole study's config.
+STUDY = Study(
+    config=config,
+    grid=Grid(models={{k: v["name"] for k, v in config["models"].items()}},
+              optimizers={{k: v["name"] for k, v in config["optimizers"].items()}},
+              seeds=tuple(config["study"]["seeds"]), epochs=tuple(epochs(config))),
+    testsets=tuple(k for k, v in config["testsets"].items() if v.get("enabled", True)),
+    columns=columns_from(config["table"]["columns"]),
+    statistics=StatisticsSettings(**config["statistics"]) if "statistics" in config else None,
+)
+MODELS, OPTIMS, SEEDS = STUDY.models, STUDY.optimizers, STUDY.seeds
 
 {section}
 

@@ -16,9 +16,10 @@ import pytest
 import yaml
 
 from crossopt import researcher_eval as rv
-from crossopt.evaluate import ReportCache, eval_locator
+from crossopt.evaluate import eval_locator, report_reader
 from crossopt.paper import MEASURES, read_results
-from crossopt.report import table_rows, write_table
+from crossopt.table import table_rows, write_table
+from crossopt.study import Study
 
 ROOT = Path(__file__).resolve().parents[1]
 BRIEF_TABLE = ROOT / "data" / "brief" / "table.tsv"
@@ -209,8 +210,10 @@ def imported(tmp_path_factory):
     pattern = str(folder / "eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.json")
     reports = rv.import_evaluations(FILES, config)
     rv.write_reports(reports, eval_locator(pattern))
-    write_table(folder / "table.tsv", table_rows(config, eval_locator(pattern), {},
-                                                 reports=ReportCache()))
+    # config.yaml leaves the training data unpinned on purpose; the table does not read it.
+    study = Study.from_config({**config, "data": {**config["data"], "hf_revision": "unpinned"}})
+    write_table(folder / "table.tsv", study.columns, table_rows(study.grid, study.columns, eval_locator(pattern), {},
+                                                                reports=report_reader()))
     return config, reports, folder
 
 
@@ -257,7 +260,8 @@ def test_imported_reports_are_aggregate_only_and_name_their_sources(imported):
 @needs_files
 def test_reconciliation_count_matches_an_independent_count(imported, tmp_path):
     config, reports, _ = imported
-    cells = rv.reconcile(read_results(BRIEF_TABLE), reports, config)
+    study = Study.from_config({**config, "data": {**config["data"], "hf_revision": "unpinned"}})
+    cells = rv.reconcile(read_results(BRIEF_TABLE), reports, study.grid, study.columns)
     rv.write_reconciliation(tmp_path / "reconciliation.tsv", cells)
     back = rv.read_reconciliation(tmp_path / "reconciliation.tsv")
     assert len(back) == len(cells) == 108

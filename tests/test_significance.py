@@ -3,23 +3,21 @@ import json
 import pytest
 
 from crossopt.significance import study_significance, system_means
+from crossopt.study import Grid, StatisticsSettings, columns_from
 
 QUERIES = [f"q{i}" for i in range(12)]
 MEASURES = ["ndcg_cut_10", "map", "recip_rank_10", "recall_10", "Rprec", "P_10"]
 
 
 def _config(seeds=(1, 2)):
+    """(grid, columns, settings) as a Study gives them."""
     columns = {name: {"testset": "dl", "measure": m} for name, m in zip(
         ["NDCG@10", "MAP", "MRR@10", "Recall@10", "R-Prec", "P@10"], MEASURES)}
     columns["MRR@10"] = {"testset": "dev", "measure": "recip_rank_10"}
-    return {
-        "study": {"seeds": list(seeds), "epochs": 1},
-        "models": {"m": {"name": "M"}},
-        "optimizers": {"adamw": {"name": "AdamW"}, "lion": {"name": "Lion"}},
-        "table": {"columns": columns},
-        "statistics": {"baseline_optimizer": "adamw", "alpha": 0.05, "test": "perm", "permutations": 2000,
-                       "bootstrap_resamples": 500, "confidence": 0.95, "seed": 3},
-    }
+    grid = Grid(models={"m": "M"}, optimizers={"adamw": "AdamW", "lion": "Lion"}, seeds=tuple(seeds), epochs=(1,))
+    settings = StatisticsSettings(baseline_optimizer="adamw", alpha=0.05, test="perm", permutations=2000,
+                                  bootstrap_resamples=500, confidence=0.95, seed=3)
+    return grid, columns_from(columns), settings
 
 
 def _write(path, values):
@@ -46,7 +44,7 @@ def _paths(root):
 
 def test_families_pairing_and_holm(evaluations):
     eval_path, bm25 = _paths(evaluations)
-    table = study_significance(_config(), eval_path, bm25)
+    table = study_significance(*_config(), eval_path, bm25)
     optim = table[table.family == "lion_vs_adamw"]
     assert len(optim) == 6  # one model x one epoch x six table columns
     assert (optim.n == 12).all() and (optim.significant == "yes").all()
@@ -61,7 +59,7 @@ def test_families_pairing_and_holm(evaluations):
 
 def test_system_means_have_intervals_and_seed_spread(evaluations):
     eval_path, bm25 = _paths(evaluations)
-    means = system_means(_config(), eval_path, bm25)
+    means = system_means(*_config(), eval_path, bm25)
     row = means[(means.system == "m/adamw/epoch1") & (means.measure == "ndcg_cut_10")].iloc[0]
     assert row.n_seeds == 2 and row.n_queries == 12
     assert row.ci_low < row["mean"] < row.ci_high
@@ -73,4 +71,4 @@ def test_seeds_must_cover_the_same_queries(evaluations):
     _write(evaluations / "lion/2/dl.json", [0.5] * 11)  # one query short
     eval_path, bm25 = _paths(evaluations)
     with pytest.raises(ValueError, match="seed"):
-        study_significance(_config(), eval_path, bm25)
+        study_significance(*_config(), eval_path, bm25)

@@ -2,7 +2,7 @@ rule results_table:
     input:
         table_evaluations(),
     output:
-        table="results/table.tsv",
+        table=report("results/table.tsv", caption="../report/table.rst", category="Results", subcategory="Table"),
         # The same table with binary measures at another relevance level (e.g. TREC DL's level 2).
         other_levels=expand("results/table_level{level}.tsv", level=table_levels()),
     params:
@@ -11,12 +11,12 @@ rule results_table:
         # The BM25 row shows only test sets whose candidates come from BM25.
         bm25_paths=table_bm25_paths,
         levels=table_levels(),
-        # Display names: a rename rewrites the table (and the paper), nothing upstream.
-        names=display_names,
+        # The grid with display names and the columns: a rename rewrites the table (and the paper), nothing upstream.
+        layout=STUDY.table_params(),
     log:
         "logs/report/table.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/table.py"
 
@@ -31,7 +31,7 @@ rule import_reported_eval:
         reported_evaluations(),
     params:
         folder=repository_path(config["paper"]["reported_eval"]),
-        eval_pattern=lambda wildcards: reported_eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}"),
+        eval_pattern=lambda wildcards: study.REPORTED_EVAL,
         config={
             **{k: config[k] for k in ("study", "models", "optimizers", "table", "testsets")},
             "paper": {"reported_relevance_level": config["paper"]["reported_relevance_level"]},
@@ -39,7 +39,7 @@ rule import_reported_eval:
     log:
         "logs/report/import_reported_eval.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/import_reported_eval.py"
 
@@ -52,11 +52,12 @@ rule reconcile_reported:
     output:
         "results/reported/reconciliation.tsv",
     params:
-        eval_pattern=lambda wildcards: reported_eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}"),
-        config={k: config[k] for k in ("study", "models", "optimizers", "table")},
+        eval_pattern=lambda wildcards: study.REPORTED_EVAL,
+        # The grid with display names (the brief's rows name them) and the columns.
+        layout=STUDY.table_params(),
     log:
         "logs/report/reconcile_reported.log",
     conda:
-        "../envs/study.yaml"
+        "../envs/evaluation.yaml"
     script:
         "../scripts/reconcile_reported.py"

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from pathlib import Path
 from statistics import mean
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
-from .evaluate import ReportCache, at_level
+from .evaluate import at_level, report_reader
+from .study import ID_COLUMNS, Column, Grid
 from .trec import atomic_write_text
 
-TABLE_HEADER = ["Base Model", "Optimizer", "Epoch", "NDCG@10", "MAP", "MRR@10", "Recall@10", "R-Prec", "P@10"]
-METRIC_COLUMNS = TABLE_HEADER[3:]
+
+def table_header(columns: Sequence[Column]) -> list[str]:
+    """The table's first line: the run's identity, then one heading per configured column."""
+    return [*ID_COLUMNS, *(column.name for column in columns)]
 
 
 def format_value(value: float | None) -> str:
@@ -27,9 +30,9 @@ def format_value(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def table_rows(config: dict, eval_path: Callable[..., str], bm25_paths: Mapping[str, str],
-               level: int | None = None, reports: ReportCache | None = None) -> list[list[str]]:
-    """Rows of the table.
+def table_rows(grid: Grid, columns: Sequence[Column], eval_path: Callable[..., str], bm25_paths: Mapping[str, str],
+               level: int | None = None, reports: Callable[[str], dict] | None = None) -> list[list[str]]:
+    """Rows of the table: the grid's runs (display names) by `columns` (config table.columns).
 
     `eval_path(model, optim, seed, epoch, testset)` locates a reranker's evaluation
     JSON; `bm25_paths` maps each test set with BM25 candidates to its BM25
@@ -38,33 +41,32 @@ def table_rows(config: dict, eval_path: Callable[..., str], bm25_paths: Mapping[
     whose passages come with the queries) is left empty in the BM25 row.
     `level` picks the relevance level of the binary measures on the test sets
     that store it (see `evaluate.at_level`); None is each test set's configured level.
-    Pass one `reports` cache to build the tables of several levels from one read of each file.
+    Pass one `reports` reader (`evaluate.report_reader()`) to build the tables of several
+    levels from one read of each file.
     """
-    columns: Mapping[str, Mapping[str, str]] = config["table"]["columns"]
     rows = []
-    report = reports if reports is not None else ReportCache()
+    report = reports if reports is not None else report_reader()
     bm25 = {testset: report(path) for testset, path in bm25_paths.items()}
     if bm25:
         rows.append(["BM25", "-", "-"] + [
-            format_value(at_level(bm25[c["testset"]], level)["aggregate"][c["measure"]] if c["testset"] in bm25 else None)
-            for c in (columns[name] for name in METRIC_COLUMNS)
+            format_value(at_level(bm25[c.testset], level)["aggregate"][c.measure] if c.testset in bm25 else None)
+            for c in columns
         ])
-    for model, model_spec in config["models"].items():
-        for optim, optim_spec in config["optimizers"].items():
-            for epoch in range(1, config["study"]["epochs"] + 1):
+    for model, model_name in grid.models.items():
+        for optim, optim_name in grid.optimizers.items():
+            for epoch in grid.epochs:
                 values = []
-                for name in METRIC_COLUMNS:
-                    spec = columns[name]
+                for column in columns:
                     per_seed = [
-                        at_level(report(eval_path(model, optim, seed, epoch, spec["testset"])), level)
-                        ["aggregate"][spec["measure"]]
-                        for seed in config["study"]["seeds"]
+                        at_level(report(eval_path(model, optim, seed, epoch, column.testset)), level)
+                        ["aggregate"][column.measure]
+                        for seed in grid.seeds
                     ]
                     values.append(format_value(mean(per_seed)))
-                rows.append([model_spec["name"], optim_spec["name"], str(epoch)] + values)
+                rows.append([model_name, optim_name, str(epoch)] + values)
     return rows
 
 
-def write_table(path: str | Path, rows: list[list[str]]) -> None:
-    lines = ["\t".join(TABLE_HEADER)] + ["\t".join(row) for row in rows]
+def write_table(path: str | Path, columns: Sequence[Column], rows: list[list[str]]) -> None:
+    lines = ["\t".join(table_header(columns))] + ["\t".join(row) for row in rows]
     atomic_write_text(path, "\n".join(lines) + "\n")

@@ -5,19 +5,13 @@ import pytest
 
 from crossopt.candidates import write_candidates
 
-from crossopt.report import TABLE_HEADER, format_value, table_rows, write_table
+from crossopt.table import format_value, table_header, table_rows, write_table
+from crossopt.study import Column, Grid
 
-
-def _config():
-    columns = {c: {"testset": "dl", "measure": m} for c, m in zip(
-        TABLE_HEADER[3:], ["ndcg_cut_10", "map", "recip_rank_10", "recall_10", "Rprec", "P_10"])}
-    columns["MRR@10"] = {"testset": "dev", "measure": "recip_rank_10"}
-    return {
-        "table": {"columns": columns},
-        "study": {"epochs": 2, "seeds": [1, 2]},
-        "models": {"m": {"name": "Model M"}},
-        "optimizers": {"o": {"name": "Opt"}},
-    }
+NAMES = ["NDCG@10", "MAP", "MRR@10", "Recall@10", "R-Prec", "P@10"]
+COLUMNS = tuple(Column(name, "dev" if name == "MRR@10" else "dl", measure) for name, measure in zip(
+    NAMES, ["ndcg_cut_10", "map", "recip_rank_10", "recall_10", "Rprec", "P_10"]))
+GRID = Grid(models={"m": "Model M"}, optimizers={"o": "Opt"}, seeds=(1, 2), epochs=(1, 2))
 
 
 def test_table_rows_average_seeds_and_pick_columns(tmp_path):
@@ -34,7 +28,7 @@ def test_table_rows_average_seeds_and_pick_columns(tmp_path):
     for testset in ("dl", "dev"):
         write(tmp_path / f"bm25/{testset}.json", 0.05)
     rows = table_rows(
-        _config(),
+        GRID, COLUMNS,
         lambda m, o, s, e, t: str(tmp_path / f"{s}/{e}/{t}.json"),
         {"dl": str(tmp_path / "bm25/dl.json")},  # dev has no BM25 candidates
     )
@@ -43,9 +37,22 @@ def test_table_rows_average_seeds_and_pick_columns(tmp_path):
     assert rows[1][:3] == ["Model M", "Opt", "1"]
     assert rows[1][3] == "0.1600"  # mean of 0.11 and 0.21
     assert rows[1][5] == "0.6600"  # MRR@10 from the dev test set
-    write_table(tmp_path / "table.tsv", rows)
+    write_table(tmp_path / "table.tsv", COLUMNS, rows)
     lines = (tmp_path / "table.tsv").read_text().splitlines()
-    assert lines[0].split("\t") == TABLE_HEADER and len(lines) == 4
+    assert lines[0].split("\t") == ["Base Model", "Optimizer", "Epoch", *NAMES] and len(lines) == 4
+
+
+def test_columns_come_from_the_config_in_its_order(tmp_path):
+    """table.columns decides the table's measure columns: their headings, order and sources."""
+    for testset, value in (("dl", 0.25), ("dev", 0.75)):
+        path = tmp_path / f"{testset}.json"
+        path.write_text(json.dumps({"aggregate": {"recip_rank_10": value, "P_10": value / 2}}))
+    columns = (Column("MRR (dev)", "dev", "recip_rank_10"), Column("P@10", "dl", "P_10"),
+               Column("MRR (DL)", "dl", "recip_rank_10"))
+    grid = Grid(models={"m": "M"}, optimizers={"o": "O"}, seeds=(1,), epochs=(1,))
+    rows = table_rows(grid, columns, lambda m, o, s, e, t: str(tmp_path / f"{t}.json"), {})
+    assert rows == [["M", "O", "1", "0.7500", "0.1250", "0.2500"]]
+    assert table_header(columns) == ["Base Model", "Optimizer", "Epoch", "MRR (dev)", "P@10", "MRR (DL)"]
 
 
 def test_format_value():

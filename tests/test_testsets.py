@@ -1,0 +1,137 @@
+"""Test sets in the workflow: adding one, renaming one, a corrupted one, and the README's
+BEIR block on real data.
+
+The first three plan or run Snakemake on the session's finished smoke study (tests/conftest.py),
+the corrupted one on a copy of it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import copy_study, run_snakemake
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+EXISTING = ("smoke-dl", "smoke-dev")
+
+
+def smoke_config() -> dict:
+    return yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+
+
+def write_config(config: dict, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def planned_jobs(study: Path, config: Path) -> list[dict]:
+    """The jobs `snakemake -n all` plans: rule, wildcards and output of each."""
+    result = run_snakemake(study, "-n", "all", configfile=config)
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \S+:\n)", result.stdout):
+        head = re.match(r"(?:local)?rule (\S+):\n", block)
+        if not head:
+            continue
+        output = re.search(r"^\s+output: (.*)$", block, re.M)
+        wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        jobs.append({"rule": head.group(1), "output": output.group(1) if output else "",
+                     "wildcards": dict(w.split("=", 1) for w in wildcards.group(1).split(", ")) if wildcards else {}})
+    return jobs
+
+
+def test_nothing_to_do_on_the_finished_study(smoke_study):
+    assert planned_jobs(smoke_study, ROOT / "config" / "smoke.yaml") == []
+
+
+def test_enabling_a_new_testset_plans_no_job_for_the_existing_ones(smoke_study, tmp_path):
+    # A third BEIR-format folder: a copy of one the smoke generator wrote.
+    folder = shutil.copytree(smoke_study / "results" / "smoke" / "testsets" / "smoke-dl", tmp_path / "new-beir")
+    config = smoke_config()
+    config["testsets"]["smoke-new"] = {
+        "name": "New BEIR test set", "source": "beir", "path": str(folder), "split": "test",
+        "retrieval": {"index": "local", "k1": 0.9, "b": 0.4, "depth": 50}, "missing_queries": "zero",
+    }
+    jobs = planned_jobs(smoke_study, write_config(config, tmp_path / "config.yaml"))
+    by_rule: dict[str, int] = {}
+    for job in jobs:
+        by_rule[job["rule"]] = by_rule.get(job["rule"], 0) + 1
+        assert job["wildcards"].get("testset", "smoke-new") == "smoke-new", job
+        assert not any(f"{t}.trec" in job["output"] or f"{t}.json" in job["output"] or f"/{t}/" in job["output"]
+                       for t in EXISTING), job
+    # 12 trainings x 3 epochs = 36 checkpoints, each reranked and evaluated on the new test set only
+    assert by_rule["rerank"] == 36 and by_rule["evaluate"] == 36, by_rule
+    assert by_rule["prepare_local_testset"] == by_rule["bm25_search"] == by_rule["evaluate_first_stage"] == 1
+    assert "train" not in by_rule and "smoke_collection" not in by_rule
+
+
+def test_renaming_plans_only_the_table_and_the_paper(smoke_study, tmp_path):
+    config = smoke_config()
+    config["testsets"]["smoke-dl"]["name"] = "Renamed DL"
+    config["models"]["minilm"]["name"] = "Renamed MiniLM"
+    rules = {job["rule"] for job in planned_jobs(smoke_study, write_config(config, tmp_path / "config.yaml"))}
+    assert "results_table" in rules
+    assert all(rule in ("results_table", "all") or rule.startswith("paper") for rule in rules), rules
+
+
+def test_a_corrupted_qrels_line_stops_the_run_and_keeps_the_table(smoke_study, tmp_path):
+    study = copy_study(smoke_study, tmp_path / "study")
+    qrels = study / "results" / "testsets" / "smoke-dl" / "qrels.txt"
+    lines = qrels.read_text().splitlines()
+    lines[2] = lines[2].rsplit(" ", 1)[0] + " two"
+    qrels.write_text("\n".join(lines) + "\n")
+    table = (study / "results" / "table.tsv").read_bytes()
+    result = run_snakemake(study, "all", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert f"results/testsets/smoke-dl/qrels.txt, line 3: grade 'two' is not an integer" in output, output[-3000:]
+    assert (study / "results" / "table.tsv").read_bytes() == table
+    # the failed evaluations left nothing behind (their previous results were stale)
+    assert not list((study / "results" / "eval").rglob("smoke-dl.json"))
+
+
+SCIFACT = ROOT.parent / "shared" / "data" / "beir-scifact"
+
+
+def readme_beir_block() -> tuple[str, dict]:
+    """The example test-set block of README.md's "Adding a BEIR test set"."""
+    section = (ROOT / "README.md").read_text().split("### Adding a BEIR test set", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    ((key, spec),) = yaml.safe_load(textwrap.dedent(block)).items()
+    return key, spec
+
+
+def test_readme_beir_block_reproduces_pyserinis_scifact_numbers(tmp_path):
+    if not SCIFACT.is_dir():
+        pytest.skip(f"BEIR SciFact not found at {SCIFACT} (the shared data folder is absent)")
+    if shutil.which("java") is None:
+        pytest.skip("Java is not installed: Pyserini's BM25 stage cannot run")
+    key, spec = readme_beir_block()
+    assert key == "scifact" and spec["source"] == "beir"
+    # The README's path is relative to the repository, where its commands run.
+    assert (ROOT / spec["path"]).resolve() == SCIFACT.resolve()
+    spec["path"] = str((ROOT / spec["path"]).resolve())
+    config = smoke_config()
+    config["testsets"][key] = spec
+    path = write_config(config, tmp_path / "config.yaml")
+    check = subprocess.run([sys.executable, "-m", "crossopt.cli", "validate-config", str(path)],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.splitlines()[-1] == f"{path} is valid."
+    assert "scifact: BEIR SciFact [beir" in check.stdout
+    run_snakemake(tmp_path, f"results/eval/bm25/{key}.json", configfile=path)
+    report = json.loads((tmp_path / "results" / "eval" / "bm25" / f"{key}.json").read_text())
+    print(f"\nSciFact BM25 flat through the workflow: nDCG@10 {report['aggregate']['ndcg_cut_10']:.4f}, "
+          f"R@1000 {report['aggregate']['recall_1000']:.4f}; {report['trec_eval']['ndcg_cut_10']}")
+    assert report["n_queries"] == 300 and report["missing_queries"] == "zero"
+    assert round(report["aggregate"]["ndcg_cut_10"], 4) == 0.6789
+    assert round(report["aggregate"]["recall_1000"], 4) == 0.9767
