@@ -5,13 +5,18 @@ backends run the same functions (`crossopt.train.train_cross_encoder`,
 `crossopt.rerank.rerank_to_file`); the Modal backend only moves files:
 
 1. upload the inputs to the Volume under a content hash (skipped when present);
-2. call the remote function and block until it returns (Modal retries it; a retry
-   resumes from the newest complete checkpoint on the Volume);
-3. pull the outputs into the paths the workflow expects;
+2. spawn the deployed app's function (`python -m crossopt.modal_app` deploys it) and
+   wait for its result. A training call's id is kept in the job's work folder, so a
+   job that stops while it waits (a closed laptop, a killed Snakemake) waits on the
+   same call when it is run again; the call itself goes on on Modal. Modal retries a
+   failed attempt, and a retry resumes from the newest complete checkpoint on the Volume;
+3. pull the outputs into the paths the workflow expects. Every exported checkpoint gets
+   a `volume.json` naming where it lies on the Volume, and reranking reads it there in
+   place; copying the checkpoint itself into results/ is `modal.download_checkpoints`;
 4. write a cost record (GPU type, wall seconds, GPU seconds) next to the output.
 
-A *session* bundles the volume store and the two calls. `ModalSession` talks to
-Modal; `LocalVolumeSession` runs the same function bodies in this process on a
+A *session* bundles the volume store and the calls. `ModalSession` talks to the
+deployed app; `LocalVolumeSession` runs the same function bodies in this process on a
 folder that stands in for the Volume (tests and debugging, no account needed).
 """
 
@@ -23,6 +28,7 @@ import hashlib
 import json
 import shutil
 import time
+import uuid
 import warnings
 from pathlib import Path, PurePosixPath
 from typing import Callable, Protocol
@@ -37,6 +43,12 @@ NO_TOKEN_MESSAGE = (
     "MODAL_TOKEN_ID and MODAL_TOKEN_SECRET. To run on this machine instead, set "
     "`{stage}.backend: local` in the config."
 )
+NOT_DEPLOYED_MESSAGE = (
+    "the Modal app {app!r} (config modal.app) has no function {function!r}: deploy the app once "
+    "with the config files this workflow runs with, e.g. "
+    "`.venv/bin/python -m crossopt.modal_app --configfile config.yaml config/modal.yaml` "
+    "(docs/modal.md), then rerun."
+)
 MISSING_SECRET_MESSAGE = (
     "the Modal secret {name!r} (config modal.secret) does not exist in your Modal workspace. "
     "Create it once with `modal secret create {name} HF_TOKEN=<your Hugging Face token>` "
@@ -46,6 +58,16 @@ MISSING_SECRET_MESSAGE = (
 
 class BackendError(RuntimeError):
     """The backend cannot run: missing credentials, a missing secret, missing outputs."""
+
+
+class CallExpired(BackendError):
+    """Modal no longer holds the result of a call (it keeps results for a limited time)."""
+
+
+# Names of the deployed functions (crossopt.modal_app registers the bodies under them).
+FUNCTIONS = {"train": "train_on_volume", "rerank": "rerank_on_volume"}
+# Written into every checkpoint folder the Modal backend exports: where it lies on the Volume.
+VOLUME_POINTER = "volume.json"
 
 
 def _check_backend(backend: str) -> None:
@@ -223,9 +245,11 @@ class Session(Protocol):
     store: VolumeStore
     volume_name: str
     gpu: dict  # {"train": "H100", "rerank": "H100"}
+    deployment: str  # crossopt.modal_app.deployment_fingerprint of this checkout and config
+    download_checkpoints: bool
 
-    def train(self, request: dict) -> dict: ...
-    def rerank(self, request: dict) -> dict: ...
+    def spawn(self, which: str, request: dict) -> str: ...  # starts a call, returns its id
+    def wait(self, call_id: str) -> dict: ...  # its result; CallExpired when Modal dropped it
 
 
 def require_modal_token(stage: str) -> None:
@@ -255,57 +279,85 @@ def require_secret(name: str | None, lookup: Callable[[str], object] | None = No
 
 
 class ModalSession:
-    """A running Modal app (`with ModalSession(section, stage) as session:`), calls blocking."""
+    """The deployed app, its functions called by name (`with ModalSession(section, stage) as session:`).
+
+    No app is started here: the functions run in the deployment of `modal.app`, so a job
+    needs no open connection while its call runs, and any number of jobs share one app.
+    """
 
     def __init__(self, section: dict | None, stage: str):
-        from .modal_app import build_app
+        import modal
+
+        from .modal_app import deployment_fingerprint, modal_settings
 
         self.stage = stage
-        self.handle = build_app(section)
-        self.store = ModalVolumeStore(self.handle.volume)
-        self.volume_name = self.handle.settings["volume"]
-        self.mount_path = self.handle.settings["mount_path"]
-        self.gpu = {which: self.handle.settings[which]["gpu"] for which in ("train", "rerank")}
+        self.settings = modal_settings(section)
+        self.volume_name = self.settings["volume"]
+        self.mount_path = self.settings["mount_path"]
+        self.gpu = {which: self.settings[which]["gpu"] for which in ("train", "rerank")}
+        self.deployment = deployment_fingerprint(self.settings)
+        self.download_checkpoints = bool(self.settings["download_checkpoints"])
+        self.poll_seconds = float(self.settings["poll_seconds"])
+        self.store = ModalVolumeStore(modal.Volume.from_name(self.volume_name, create_if_missing=True))
 
     def __enter__(self):
-        import modal
         from modal.exception import AuthError
 
         require_modal_token(self.stage)
-        self._stack = contextlib.ExitStack()
         try:
-            require_secret(self.handle.settings["secret"])
-            self._stack.enter_context(modal.enable_output())  # image builds and container logs go to the rule's log
-            self._stack.enter_context(self.handle.app.run())
+            require_secret(self.settings["secret"])
         except AuthError as error:
-            self._stack.close()
             raise BackendError(NO_TOKEN_MESSAGE.format(stage=self.stage) + f" (Modal said: {error})") from error
-        except BaseException:
-            self._stack.close()
-            raise
         return self
 
     def __exit__(self, *exc_info):
-        return self._stack.__exit__(*exc_info)
+        return False
 
-    def train(self, request: dict) -> dict:
-        return self.handle.train.remote(request, self.mount_path)
+    def _function(self, which: str):
+        import modal
+        from modal.exception import NotFoundError
 
-    def rerank(self, request: dict) -> dict:
-        return self.handle.rerank.remote(request, self.mount_path)
+        function = modal.Function.from_name(self.settings["app"], FUNCTIONS[which])
+        try:
+            function.hydrate()
+        except NotFoundError as error:
+            raise BackendError(NOT_DEPLOYED_MESSAGE.format(app=self.settings["app"], function=FUNCTIONS[which])) \
+                from error
+        return function
+
+    def spawn(self, which: str, request: dict) -> str:
+        return self._function(which).spawn(request, self.mount_path).object_id
+
+    def wait(self, call_id: str) -> dict:
+        import modal
+        from modal.exception import OutputExpiredError
+        from modal.exception import TimeoutError as PollTimeout
+
+        call, start = modal.FunctionCall.from_id(call_id), time.monotonic()
+        while True:
+            try:
+                return call.get(timeout=self.poll_seconds)
+            except OutputExpiredError as error:
+                raise CallExpired(f"Modal no longer holds the result of call {call_id}") from error
+            except PollTimeout:
+                print(f"{_now()} waiting for Modal call {call_id} ({(time.monotonic() - start) / 60:.0f} min)",
+                      flush=True)
 
 
 class LocalVolumeSession:
     """The Modal functions' bodies run here (`Function.local()`) on a folder standing in for the Volume."""
 
     def __init__(self, root: str | Path, section: dict | None = None):
-        from .modal_app import build_app
+        from .modal_app import build_app, deployment_fingerprint
 
         self.root = Path(root)
         self.handle = build_app(section)
         self.store = LocalDirStore(self.root)
         self.volume_name = self.handle.settings["volume"]
         self.gpu = {which: self.handle.settings[which]["gpu"] for which in ("train", "rerank")}
+        self.deployment = deployment_fingerprint(self.handle.settings)
+        self.download_checkpoints = bool(self.handle.settings["download_checkpoints"])
+        self.spawned: list[str] = []
 
     def __enter__(self):
         return self
@@ -313,13 +365,85 @@ class LocalVolumeSession:
     def __exit__(self, *exc_info):
         return False
 
-    def train(self, request: dict) -> dict:
+    def run(self, which: str, request: dict) -> dict:
+        """One attempt of the function body, here, on the folder (an error propagates)."""
+        function = {"train": self.handle.train, "rerank": self.handle.rerank}[which]
         with _volume_is_a_folder():
-            return self.handle.train.local(request, str(self.root))
+            return function.local(request, str(self.root))
 
-    def rerank(self, request: dict) -> dict:
-        with _volume_is_a_folder():
-            return self.handle.rerank.local(request, str(self.root))
+    def spawn(self, which: str, request: dict) -> str:
+        """Runs the body to the end here; its result (or error) is kept under the call id, as Modal keeps it."""
+        call_id = f"fc-local-{uuid.uuid4().hex[:12]}"
+        self.spawned.append(call_id)
+        record = self.root / ".calls" / f"{call_id}.json"
+        try:
+            result = {"result": self.run(which, request)}
+        except Exception as error:  # the call failed: waiting on it raises
+            result = {"error": f"{type(error).__name__}: {error}"}
+        atomic_write_text(record, json.dumps(result, default=str))
+        return call_id
+
+    def wait(self, call_id: str) -> dict:
+        record = self.root / ".calls" / f"{call_id}.json"
+        if not record.is_file():
+            raise CallExpired(f"no result of call {call_id}")
+        result = json.loads(record.read_text())
+        if "error" in result:
+            raise RuntimeError(result["error"])
+        return result["result"]
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """Errors of the link to Modal, not of the call: the call goes on, and a rerun waits on it again."""
+    from modal.exception import ClientClosed
+    from modal.exception import ConnectionError as ModalConnectionError
+
+    return (ModalConnectionError, ClientClosed, OSError)
+
+
+def call_function(session: Session, which: str, request: dict, record: str | Path | None = None) -> dict:
+    """Spawn the deployed function `which` on `request` and wait for its result.
+
+    With a `record` path, the call's id is written there before the wait and removed
+    when the result is in: a job that stops while it waits, run again with the same
+    request, waits on the same call instead of starting another. A call Modal no longer
+    holds, or one that failed, is not waited on again; the next run spawns a new call
+    (a training call resumes from its newest checkpoint on the Volume).
+    """
+    request = {**request, "deployment": session.deployment}
+    key = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    record = Path(record) if record else None
+    call_id = None
+    if record and record.is_file():
+        saved = json.loads(record.read_text())
+        if saved.get("request") == key:
+            call_id = saved["call_id"]
+            print(f"waiting again on Modal call {call_id} (spawned {saved['spawned']})", flush=True)
+        else:
+            print(f"{record}: a call for another request ({saved.get('call_id')}); starting a new one")
+    if call_id is None:
+        call_id = session.spawn(which, request)
+        if record:
+            atomic_write_text(record, json.dumps({"call_id": call_id, "function": FUNCTIONS[which],
+                                                  "request": key, "spawned": _now()}, indent=2) + "\n")
+        print(f"spawned Modal call {call_id} ({FUNCTIONS[which]}); if this job stops, the call goes on "
+              "and running the job again waits on it", flush=True)
+    try:
+        result = session.wait(call_id)
+    except CallExpired:
+        if record:
+            record.unlink(missing_ok=True)
+        print(f"Modal no longer holds the result of call {call_id}; spawning a new call", flush=True)
+        return call_function(session, which, {k: v for k, v in request.items() if k != "deployment"}, record)
+    except _connection_errors():
+        raise  # the call goes on; the record stays for the next run
+    except Exception:
+        if record:
+            record.unlink(missing_ok=True)
+        raise
+    if record:
+        record.unlink(missing_ok=True)
+    return result
 
 
 @contextlib.contextmanager
@@ -375,9 +499,10 @@ def train_with_backend(
         _write_local_cost(cost_path, labels, time.monotonic() - start, settings.get("use_cpu", False))
         return summary
     with (session or ModalSession(modal_section, "training")) as active:
-        result, run_dir = _train_remote(active, settings, model_spec, base_dir, train, heldout, seed)
+        result, run_dir = _train_remote(active, settings, model_spec, base_dir, train, heldout, seed,
+                                        Path(work_dir) / "modal-call.json")
         for epoch, destination in enumerate(epoch_dirs, start=1):
-            active.store.download(f"{run_dir}/models/epoch{epoch}", Path(destination))
+            export_from_volume(active, f"{run_dir}/models/epoch{epoch}", Path(destination))
         active.store.download(f"{run_dir}/trainer_state.json", Path(state))
         attempts = result["attempts"]
         _write_modal_cost(cost_path, labels, active, "train", result["device"], start,
@@ -407,7 +532,39 @@ def local_run_dir(work_dir, settings, model_spec, base_dir, train, heldout, seed
     return run_dir
 
 
-def _train_remote(session: Session, settings, model_spec, base_dir, train, heldout, seed) -> tuple[dict, str]:
+def export_from_volume(session: Session, remote: str, destination: Path) -> None:
+    """One exported checkpoint into `destination`: its files (`download_checkpoints`) and
+    always `volume.json`, which names the Volume and path reranking reads it from."""
+    staging = destination.with_name(f".{destination.name}.export")
+    if staging.exists():
+        shutil.rmtree(staging)
+    if session.download_checkpoints:
+        session.store.download(remote, staging)
+    else:
+        staging.mkdir(parents=True)
+    pointer = {"volume": session.volume_name, "path": remote, "deployment": session.deployment,
+               "downloaded": session.download_checkpoints}
+    (staging / VOLUME_POINTER).write_text(json.dumps(pointer, indent=2) + "\n")
+    _replace(staging, destination)
+
+
+def volume_location(model_dir: str | Path) -> dict | None:
+    """Where a checkpoint exported by the Modal backend lies on its Volume (None for others)."""
+    pointer = Path(model_dir) / VOLUME_POINTER
+    return json.loads(pointer.read_text()) if pointer.is_file() else None
+
+
+def _require_local_weights(model_dir: str | Path) -> None:
+    where = volume_location(model_dir)
+    if where and not where.get("downloaded", True):
+        raise BackendError(
+            f"{model_dir} holds only {VOLUME_POINTER}: the checkpoint is on the Modal Volume {where['volume']!r} "
+            f"at {where['path']} (modal.download_checkpoints was false). Rerank with `rerank.backend: modal`, "
+            f"or copy it here: .venv/bin/modal volume get {where['volume']} {where['path']} {model_dir}")
+
+
+def _train_remote(session: Session, settings, model_spec, base_dir, train, heldout, seed,
+                  record: Path | None = None) -> tuple[dict, str]:
     store = session.store
     inputs = {"train": ensure_uploaded(store, train, "train.parquet"),
               "heldout": ensure_uploaded(store, heldout, "heldout.parquet")}
@@ -420,7 +577,7 @@ def _train_remote(session: Session, settings, model_spec, base_dir, train, heldo
     request = {"volume": session.volume_name, "run_dir": run_dir, "settings": settings, "seed": seed,
                "model": model, **inputs}
     print(f"calling Modal: training {settings['model']}/{settings['optim']}/seed{seed} in {run_dir}")
-    return session.train(request), run_dir
+    return call_function(session, "train", request, record), run_dir
 
 
 def _write_modal_cost(cost_path, labels: dict, session, stage: str, device: str, start: float,
@@ -487,20 +644,26 @@ def rerank_with_backend(
     if backend == "local":
         from .rerank import rerank_to_file
 
+        _require_local_weights(model_dir)
         pairs = rerank_to_file(model_dir, candidates, output, batch_size, max_length, tag, options)
         _write_local_cost(cost_path, labels, time.monotonic() - start, use_cpu=False)
         return pairs
     with (session or ModalSession(modal_section, "rerank")) as active:
+        where = volume_location(model_dir)
+        if where and where["volume"] != active.volume_name:
+            raise BackendError(f"{model_dir} was trained on the Modal Volume {where['volume']!r}, but modal.volume "
+                               f"is {active.volume_name!r}: set modal.volume back, or retrain")
         request = {
             "volume": active.volume_name,
-            "model": ensure_uploaded(active.store, model_dir, "model"),
+            # A checkpoint the Modal backend trained is read where it lies; others are uploaded once.
+            "model": where["path"] if where else ensure_uploaded(active.store, model_dir, "model"),
             "candidates": ensure_uploaded(active.store, candidates, "candidates.parquet"),
             "batch_size": batch_size,
             "max_length": max_length,
             "tag": tag,
             "options": options,
         }
-        result = active.rerank(request)
+        result = call_function(active, "rerank", request)
         atomic_write_text(output, result["run"])
         _write_modal_cost(cost_path, labels, active, "rerank", result["device"], start, [result["seconds"]])
     return result["pairs"]

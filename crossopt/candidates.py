@@ -55,12 +55,13 @@ def write_candidates(run_path, topics: Mapping[str, str], collection_jsonl, outp
 
 
 def write_candidates_from_index(run_path, topics: Mapping[str, str], index: str, output) -> int:
-    """Candidates whose texts are fetched from a Pyserini prebuilt index (downloads it)."""
-    from .sources import prebuilt_doc_texts
+    """Candidates whose texts are fetched from the Lucene index the run was retrieved from:
+    a local folder, or a Pyserini prebuilt index (downloads it)."""
+    from .sources import index_doc_texts
 
     run = read_run(run_path)
     _require_entries(run, run_path)
-    texts = prebuilt_doc_texts(sorted({e.docid for e in run}), index=index)
+    texts = index_doc_texts(sorted({e.docid for e in run}), index=index)
     table = build_candidates([(e.qid, e.docid, e.rank, e.score) for e in run], topics.items(), texts)
     write_candidates_parquet(table, output)
     return len(table)

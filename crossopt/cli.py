@@ -2,6 +2,8 @@
 
     python -m crossopt.cli check-run RUN        fail unless RUN is a non-empty, well-formed run file
     python -m crossopt.cli validate-config CFG  validate a config file, check its local files, summarize it
+    python -m crossopt.cli check-index INDEX [--documents N]
+                                                count an index's documents; fail unless there are N
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("config")
     validate.add_argument("--directory", default=".",
                           help="folder snakemake will run in: relative paths in the config start there (default: .)")
+    index = commands.add_parser("check-index", help="open a Lucene index folder (or prebuilt name), count its documents")
+    index.add_argument("index")
+    index.add_argument("--documents", type=int, help="the count it must have (msmarco-v1-passage: 8841823)")
     args = parser.parse_args(argv)
 
     if args.command == "check-run":
@@ -71,6 +76,19 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("\n".join(config_summary(study)))
         print(f"{args.config} is valid.")
+    elif args.command == "check-index":
+        from .sources import index_document_count
+
+        try:
+            count = index_document_count(args.index)
+        except (FileNotFoundError, RuntimeError) as error:
+            print(f"{args.index}: {error}", file=sys.stderr)
+            return 1
+        print(f"{args.index}: {count} documents")
+        if args.documents is not None and count != args.documents:
+            print(f"{args.index}: expected {args.documents} documents, found {count}: "
+                  "the index is incomplete or of another collection", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -59,11 +59,19 @@ REQUIRED_HINTS = {
         "print(HfApi().dataset_info('sentence-transformers/msmarco').sha)\" "
         "(or write hf_revision: unpinned to use the dataset's current main branch, not repeatable)"
     ),
+    "training.evaluator.revision": (
+        ": pin the NanoBEIR evaluation data to a commit, e.g. with "
+        "--config training='{evaluator: {revision: <sha>}}', where <sha> is printed by "
+        "python -c \"from huggingface_hub import HfApi; "
+        "print(HfApi().dataset_info('sentence-transformers/NanoBEIR-en').sha)\" "
+        "(or revision: unpinned for its current main branch, not repeatable)"
+    ),
 }
 
 
 def training_data_pin_error(config: dict) -> str | None:
-    """Why the hub training data cannot be read repeatably (no pinned commit), or None.
+    """Why the hub data a training reads (its pairs, its NanoBEIR evaluator) cannot be read
+    repeatably (no pinned commit), or None.
 
     Checked while Snakemake plans a run whose jobs need the training pairs (rules/common.smk),
     so such a run stops before any job starts; runs that need no training data are unaffected.
@@ -71,6 +79,9 @@ def training_data_pin_error(config: dict) -> str | None:
     data = config["data"]
     if data["source"] == "hf" and not data.get("hf_revision"):
         return "missing required key 'data.hf_revision'" + REQUIRED_HINTS["data.hf_revision"]
+    evaluator = config["training"].get("evaluator") or {}
+    if evaluator.get("type") == "nanobeir" and not evaluator.get("revision"):
+        return "missing required key 'training.evaluator.revision'" + REQUIRED_HINTS["training.evaluator.revision"]
     return None
 
 
@@ -273,6 +284,15 @@ def load_config(path: str | Path) -> dict:
     return validate_config(config)
 
 
+def is_index_path(index: str) -> bool:
+    """Whether a `retrieval.index` value names a Lucene index folder rather than a prebuilt index.
+
+    Pyserini's prebuilt names never contain a slash; a folder is written with one
+    (`indexes/msmarco-v1-passage`, `./msmarco`, `/data/msmarco`).
+    """
+    return "/" in index or index.startswith(".")
+
+
 def local_path_problems(config: dict, base: str | Path = ".") -> list[str]:
     """Local files the enabled test sets need that do not exist, one problem per path.
 
@@ -295,6 +315,12 @@ def local_path_problems(config: dict, base: str | Path = ".") -> list[str]:
                         splits = sorted(q.stem for q in (folder / "qrels").glob("*.tsv"))
                         hint = f" (splits there: {', '.join(splits) or 'none'}; set 'testsets.{key}.split')"
                     problems.append(f"'testsets.{key}': {folder / name} does not exist{hint}")
+        index = (spec.get("retrieval") or {}).get("index", "local")
+        if is_index_path(index):
+            folder = base / index
+            if not folder.is_dir() or not any(folder.glob("segments_*")):
+                problems.append(f"'testsets.{key}.retrieval.index': {folder} is not a Lucene index folder "
+                                "(no segments_* file; README, \"The BM25 index\", says how to get one)")
         if spec.get("topics_file") and not (base / spec["topics_file"]).is_file():
             problems.append(f"'testsets.{key}.topics_file': {base / spec['topics_file']} does not exist")
     return problems

@@ -8,6 +8,17 @@ config's `modal` section (GPU, timeout, CPU, memory, retries, volume, secret).
 Modal imports this module inside the container and finds the bodies by name, so
 the container needs no config; importing it needs no network.
 
+The app is deployed once, and the workflow's jobs call its functions by name:
+
+    .venv/bin/python -m crossopt.modal_app --configfile config.yaml config/modal.yaml
+    CROSSOPT_CONFIG=config.yaml:config/modal.yaml .venv/bin/modal deploy -m crossopt.modal_app
+
+(the module-level `app` that `modal deploy` finds is built from the `modal` section of
+those files, or of config.yaml). A deployed app carries its *deployment fingerprint*,
+a hash of its `modal` settings and of this package's source; every call sends the
+fingerprint of the caller's checkout, and a deployment of other code or settings
+refuses the call before it touches the GPU, with the command to redeploy.
+
 Volume layout (paths relative to the mount point, `/vol` by default):
 
     hf-cache/                                   HF_HOME: hub models and datasets
@@ -28,7 +39,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -41,7 +54,12 @@ from typing import Any, Callable
 
 import modal
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+# The deployed settings reach the container as JSON in this variable (see build_image).
+SETTINGS_ENV = "CROSSOPT_MODAL_SETTINGS"
+# Config files `modal deploy -m crossopt.modal_app` reads the `modal` section from.
+CONFIG_ENV = "CROSSOPT_CONFIG"
 PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 # Defaults of the config's `modal` section (the schema fragment in docs/modal.md repeats them).
@@ -53,7 +71,14 @@ DEFAULTS: dict[str, Any] = {
     "hf_home": "hf-cache",
     "train": {"gpu": "H100", "timeout": 14400, "cpu": 8.0, "memory": 32768, "retries": 3, "retry_delay": 10.0},
     "rerank": {"gpu": "H100", "timeout": 3600, "cpu": 4.0, "memory": 16384, "retries": 2, "retry_delay": 10.0},
+    # Client side only (not part of the deployment): copy every exported checkpoint from
+    # the Volume into results/models/ (false: the folder holds only volume.json, and
+    # reranking reads the checkpoint on the Volume either way).
+    "download_checkpoints": True,
+    # How often a waiting job asks Modal for its call's result, and prints that it waits.
+    "poll_seconds": 60.0,
 }
+CLIENT_KEYS = ("download_checkpoints", "poll_seconds")
 
 # requirements.txt entries the remote image leaves out: BM25 (Pyserini, Java), the
 # workflow driver and the tests run on the local machine; the container brings its
@@ -88,6 +113,41 @@ def modal_settings(section: dict | None) -> dict:
     return merged
 
 
+def deployed_settings(settings: dict) -> dict:
+    """The settings that define the deployed app (the client-side keys left out)."""
+    return {key: value for key, value in settings.items() if key not in CLIENT_KEYS}
+
+
+def deployment_fingerprint(settings: dict, package_dir: Path = PACKAGE_DIR) -> str:
+    """A short hash of the deployed settings and of every .py file of the crossopt package."""
+    digest = hashlib.sha256(json.dumps(deployed_settings(settings), sort_keys=True).encode() + b"\0")
+    for file in sorted(Path(package_dir).rglob("*.py")):
+        if "__pycache__" not in file.parts:
+            digest.update(str(file.relative_to(package_dir)).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def running_deployment() -> str | None:
+    """The fingerprint of the deployment this code runs in; None outside a deployed container."""
+    encoded = os.environ.get(SETTINGS_ENV)
+    return deployment_fingerprint(json.loads(encoded)) if encoded else None
+
+
+class DeploymentMismatch(RuntimeError):
+    """The deployed app runs other code or settings than the checkout that calls it."""
+
+
+def check_deployment(request: dict) -> None:
+    """Refuse a call from a checkout whose code or `modal` settings differ from the deployment's."""
+    expected, running = request.get("deployment"), running_deployment()
+    if expected and running and expected != running:
+        raise DeploymentMismatch(
+            f"the deployed Modal app runs deployment {running}, the calling checkout is {expected}: "
+            "its code or its `modal` settings changed since `python -m crossopt.modal_app` last deployed it. "
+            "Redeploy with the same config files the workflow uses, e.g. "
+            "`.venv/bin/python -m crossopt.modal_app --configfile config.yaml config/modal.yaml`, then rerun.")
+
+
 def _requirement_name(line: str) -> str:
     return re.split(r"[\[=<>!~ ;]", line, maxsplit=1)[0].strip().lower()
 
@@ -118,6 +178,7 @@ def build_image(settings: dict, project_root: Path = PROJECT_ROOT) -> modal.Imag
         .env({
             "HF_HOME": f"{settings['mount_path']}/{settings['hf_home']}",
             "TOKENIZERS_PARALLELISM": "false",
+            SETTINGS_ENV: json.dumps(deployed_settings(settings), sort_keys=True),
         })
         .add_local_python_source("crossopt")
     )
@@ -307,6 +368,7 @@ def train_on_volume(request: dict, root: str) -> dict:
     """
     from .train import train_cross_encoder
 
+    check_deployment(request)
     root = Path(root)
     volume = mounted_volume(request["volume"])
     if volume is not None:
@@ -347,6 +409,7 @@ def rerank_on_volume(request: dict, root: str) -> dict:
     """
     from .rerank import rerank_to_file
 
+    check_deployment(request)
     start = time.monotonic()
     root = Path(root)
     volume = mounted_volume(request["volume"])
@@ -360,3 +423,59 @@ def rerank_on_volume(request: dict, root: str) -> dict:
                                request.get("options"))
         run = output.read_text()
     return {"run": run, "pairs": pairs, "seconds": time.monotonic() - start, "device": device}
+
+
+# ---------------------------------------------------------------------------
+# Deployment
+
+
+def deploy_section(config_files: list[str] | None = None) -> dict | None:
+    """The `modal` section of the study's config files (config.yaml when none are named)."""
+    from .config import compose_config
+
+    files = config_files
+    if files is None:
+        files = [f for f in os.environ.get(CONFIG_ENV, "").split(os.pathsep) if f]
+    config = compose_config(files, None, PROJECT_ROOT / "config.yaml")
+    return config.get("modal")
+
+
+def __getattr__(name: str):
+    # `modal deploy -m crossopt.modal_app` looks up `app`; it is built on first access, from
+    # the files in CROSSOPT_CONFIG. Inside a container Modal finds the bodies by name instead.
+    if name == "app":
+        return build_app(deploy_section()).app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def deploy(config_files: list[str]) -> str:
+    """Deploy the app of these config files' `modal` section; returns its deployment fingerprint."""
+    settings = modal_settings(deploy_section(config_files))
+    handle = build_app(settings)
+    with modal.enable_output():
+        handle.app.deploy(name=settings["app"])
+    return deployment_fingerprint(settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m crossopt.modal_app",
+        description="Deploy the study's Modal app (training and reranking functions) from the config's `modal` section.")
+    parser.add_argument("--configfile", nargs="*", default=[],
+                        help="the config files the workflow runs with (default: config.yaml)")
+    parser.add_argument("--fingerprint", action="store_true",
+                        help="print the deployment fingerprint of this checkout and config, deploy nothing")
+    args = parser.parse_args(argv)
+    if args.fingerprint:
+        print(deployment_fingerprint(modal_settings(deploy_section(args.configfile))))
+        return 0
+    fingerprint = deploy(args.configfile)
+    print(f"deployed Modal app {modal_settings(deploy_section(args.configfile))['app']!r}, "
+          f"deployment {fingerprint}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -29,6 +29,7 @@ from crossopt.data import (
     needed_ids,
     select_rows_by_id,
 )
+from crossopt.config import is_index_path
 from crossopt.trec import read_qrels
 
 MSMARCO_TRAINING_DATASET = "sentence-transformers/msmarco"
@@ -188,9 +189,48 @@ def prebuilt_bm25_search(
     threads: int = 1,
 ) -> list[RunRow]:
     """BM25 candidates from a prebuilt index (downloads it); k1 and b have no defaults on purpose."""
-    return bm25_search(open_prebuilt_index(index), topics, k1=k1, b=b, hits=hits, threads=threads)
+    return bm25_search(open_index(index), topics, k1=k1, b=b, hits=hits, threads=threads)
 
 
-def prebuilt_doc_texts(docids: Iterable[str], index: str = MSMARCO_PREBUILT_INDEX) -> Mapping[str, str]:
-    """Passage texts from a prebuilt index (downloads it)."""
-    return doc_texts(open_prebuilt_index(index), docids)
+def open_index(index: str):
+    """A searcher on `index`: a local Lucene folder (see `is_index_path`) or a prebuilt name (downloads it)."""
+    return open_local_index(index) if is_index_path(index) else open_prebuilt_index(index)
+
+
+def index_doc_texts(docids: Iterable[str], index: str = MSMARCO_PREBUILT_INDEX) -> Mapping[str, str]:
+    """Passage texts from a Lucene index folder or a prebuilt index (downloads it)."""
+    return doc_texts(open_index(index), docids)
+
+
+def index_document_count(index: str) -> int:
+    """How many documents a Lucene index folder or prebuilt index holds."""
+    return int(open_index(index).num_docs)
+
+
+NANOBEIR_DATASET = "sentence-transformers/NanoBEIR-en"
+
+
+def nanobeir_evaluator(dataset_names: list[str], batch_size: int, dataset_id: str = NANOBEIR_DATASET,
+                       revision: str | None = None):
+    """sentence-transformers' CrossEncoderNanoBEIREvaluator reading `dataset_id` at `revision`
+    (downloads it; the library itself always reads the current main branch).
+
+    `dataset_id` may also be a local folder with the same subsets (corpus, queries,
+    qrels, bm25) and splits (NanoMSMARCO, ...), which is how the tests build one.
+    """
+    from datasets import load_dataset
+    from sentence_transformers.cross_encoder.evaluation import CrossEncoderNanoBEIREvaluator
+
+    class PinnedNanoBEIREvaluator(CrossEncoderNanoBEIREvaluator):
+        def _load_dataset_subset_split(self, subset, split, required_columns):
+            try:
+                dataset = load_dataset(self.dataset_id, subset, split=split, revision=revision)
+            except Exception as error:
+                raise DataError(f"could not load subset {subset!r}, split {split!r} of {self.dataset_id!r} "
+                                f"at revision {revision or 'main'}: {error}") from error
+            missing = set(required_columns) - set(dataset.column_names)
+            if missing:
+                raise DataError(f"{self.dataset_id} ({subset}/{split}) lacks the columns {sorted(missing)}")
+            return dataset
+
+    return PinnedNanoBEIREvaluator(dataset_names=dataset_names, dataset_id=dataset_id, batch_size=batch_size)

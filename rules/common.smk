@@ -8,7 +8,7 @@ sys.path.insert(0, workflow.basedir)
 
 from crossopt import researcher_eval
 from crossopt import study
-from crossopt.config import ConfigError, training_data_pin_error
+from crossopt.config import ConfigError, is_index_path, training_data_pin_error
 
 # The validated study (crossopt/study.py): the one reader of the raw config's structure.
 try:
@@ -83,16 +83,21 @@ def pyserini_topics_file(wildcards):
     return {"topics_file": path} if path else {}
 
 
-def local_index(wildcards):
-    """The Lucene index folder a local test set is searched in (none for prebuilt indexes)."""
-    return f"results/indexes/{wildcards.testset}" if wildcards.testset in LOCAL_TESTSETS else []
-
-
 def index_argument(wildcards):
-    """Pyserini's --index: the local folder, or the prebuilt index name."""
+    """Pyserini's --index: the folder the workflow indexes a local corpus into, a Lucene
+    index folder named in `retrieval.index`, or a prebuilt index name (downloaded)."""
+    index = testset_spec(wildcards)["retrieval"].get("index", "local")
+    if is_index_path(index):
+        return index
     if wildcards.testset in LOCAL_TESTSETS:
         return f"results/indexes/{wildcards.testset}"
-    return testset_spec(wildcards)["retrieval"]["index"]
+    return index
+
+
+def local_index(wildcards):
+    """The Lucene index folder a test set is searched in, as an input (none for a prebuilt name)."""
+    index = index_argument(wildcards)
+    return index if index.startswith("results/indexes/") or is_index_path(index) else []
 
 
 def candidate_inputs(wildcards):

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 # config.yaml leaves the training data's commit to be filled in; tests pin a stand-in.
-PINNED = {"data": {"hf_revision": "0" * 40}}
+PINNED = {"data": {"hf_revision": "0" * 40}, "training": {"evaluator": {"revision": "0" * 40}}}
 
 
 def smoke():
@@ -188,6 +188,12 @@ def test_real_config_refuses_to_run_without_a_pinned_training_set():
     config = compose_config([], {"data": {"hf_revision": "main"}}, ROOT / "config.yaml")
     with pytest.raises(ConfigError, match=r"'data.hf_revision': 'main' does not match"):
         validate_config(config)
+    # The NanoBEIR evaluator's data is pinned the same way, before any job starts.
+    data_only = compose_config([], {"data": {"hf_revision": "0" * 40}}, ROOT / "config.yaml")
+    problem = training_data_pin_error(data_only)
+    assert re.match(r"missing required key 'training.evaluator.revision'.*NanoBEIR-en", problem), problem
+    with pytest.raises(ConfigError, match=r"'training.evaluator.revision': 'v1' does not match"):
+        validate_config(compose_config([], {"training": {"evaluator": {"revision": "v1"}}}, ROOT / "config.yaml"))
     # The documented opt-out is accepted; the smoke data needs no revision.
     validate_config(compose_config([], {"data": {"hf_revision": "unpinned"}}, ROOT / "config.yaml"))
     assert "hf_revision" not in load_config(ROOT / "config" / "smoke.yaml")["data"]
@@ -198,7 +204,8 @@ def test_overlays_merge_onto_the_base_and_complete_configs_replace_it(tmp_path):
     overlay.write_text("training: {backend: modal}\nrerank: {backend: modal}\nmodal: {secret: null}\n")
     config = compose_config([overlay], PINNED, ROOT / "config.yaml")
     base = yaml.safe_load((ROOT / "config.yaml").read_text())
-    assert config["training"] == {**base["training"], "backend": "modal"}  # merged key by key
+    evaluator = {**base["training"]["evaluator"], "revision": "0" * 40}
+    assert config["training"] == {**base["training"], "backend": "modal", "evaluator": evaluator}  # key by key
     assert config["rerank"] == {**base["rerank"], "backend": "modal"}
     assert config["modal"]["secret"] is None and config["modal"]["train"] == base["modal"]["train"]
     assert config["models"] == base["models"] and config["data"]["hf_revision"] == "0" * 40

@@ -151,12 +151,16 @@ def test_remote_training_produces_the_files_of_the_local_backend(tiny_run, tmp_p
 
     for epoch in (1, 2, 3):
         a, b = local / f"epoch{epoch}", remote / f"epoch{epoch}"
-        assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
+        # the same files, and where the checkpoint lies on the Volume (reranking reads it there)
+        assert sorted(p.name for p in a.iterdir()) + ["volume.json"] == sorted(p.name for p in b.iterdir())
+        pointer = json.loads((b / "volume.json").read_text())
+        assert (volume / pointer["path"] / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
         assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
         assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
     assert comparable_log(local / "trainer_state.json") == comparable_log(remote / "trainer_state.json")
     assert summary["best_epoch"] == json.loads((local / "trainer_state.json").read_text())["study_summary"]["best_epoch"]
-    assert not (remote / "work").exists()  # Modal keeps its checkpoints on the Volume
+    # Modal keeps its checkpoints on the Volume; the local work folder held only the call's record.
+    assert not (remote / "work").exists() or not any((remote / "work").iterdir())
 
     local_cost = json.loads((local / "cost.json").read_text())
     remote_cost = json.loads((remote / "cost.json").read_text())
@@ -180,7 +184,104 @@ def test_remote_training_produces_the_files_of_the_local_backend(tiny_run, tmp_p
     assert (remote / "epoch3" / "model.safetensors").read_bytes() == before
     assert json.loads((remote / "cost.json").read_text())["attempts"] == 2
     assert len(list((volume / "inputs").iterdir())) == 3
+    assert not (remote / "work" / "modal-call.json").exists()  # the call's record goes once its result is in
 
+    # Reranking a checkpoint trained on Modal reads it on the Volume: only the candidates are uploaded.
+    candidates = _candidates(tiny_run, tmp_path / "candidates.parquet")
+    labels = {"model": "minilm", "optim": "adamw", "seed": 12, "epoch": 3, "testset": "toy"}
+    rerank_with_backend("modal", remote / "epoch3", candidates, remote / "toy.trec", 16, 48, "tag",
+                        remote / "toy.cost.json", labels, session=LocalVolumeSession(volume, SECTION))
+    rerank_with_backend("local", local / "epoch3", candidates, local / "toy.trec", 16, 48, "tag",
+                        local / "toy.cost.json", labels)
+    assert (remote / "toy.trec").read_text() == (local / "toy.trec").read_text()
+    uploaded = sorted(p.name for p in (volume / "inputs").glob("*/*"))
+    assert uploaded == ["candidates.parquet", "heldout.parquet", "model", "train.parquet"]  # model: the base
+
+
+class InterruptedWait(LocalVolumeSession):
+    """The job stops while it waits (a killed Snakemake, a closed laptop): the call itself finished."""
+
+    def wait(self, call_id):
+        raise KeyboardInterrupt
+
+
+def test_a_job_stopped_while_waiting_waits_on_the_same_call_when_run_again(tiny_run, tmp_path):
+    volume, out = tmp_path / "volume", tmp_path / "out"
+    first = InterruptedWait(volume, SECTION)
+    with pytest.raises(KeyboardInterrupt):
+        _train("modal", tiny_run, out, first)
+    record = json.loads((out / "work" / "modal-call.json").read_text())
+    assert record["call_id"] == first.spawned[0] and record["function"] == "train_on_volume"
+    assert not (out / "epoch1").exists()
+
+    again = LocalVolumeSession(volume, SECTION)
+    summary = _train("modal", tiny_run, out, again)
+    assert again.spawned == []  # no second training: the job waited on the first call
+    assert summary["resumed_from"] is None and (out / "epoch3" / "model.safetensors").is_file()
+    assert not (out / "work" / "modal-call.json").exists()
+    assert json.loads((out / "cost.json").read_text())["attempts"] == 1
+
+
+def test_a_deployment_of_other_code_refuses_the_call_and_a_rerun_starts_afresh(tiny_run, tmp_path, monkeypatch):
+    volume, out = tmp_path / "volume", tmp_path / "out"
+    # The container's settings differ from the caller's (another GPU was deployed).
+    deployed = modal_app.deployed_settings(modal_settings({**SECTION, "train": {**SECTION["train"], "gpu": "A10G"}}))
+    monkeypatch.setenv(modal_app.SETTINGS_ENV, json.dumps(deployed))
+    session = LocalVolumeSession(volume, SECTION)
+    with pytest.raises(RuntimeError, match=r"DeploymentMismatch: the deployed Modal app runs deployment \w+, "
+                                           r"the calling checkout is \w+.*python -m crossopt.modal_app"):
+        _train("modal", tiny_run, out, session)
+    assert not (volume / "runs").exists()  # refused before training
+    assert not (out / "work" / "modal-call.json").exists()  # a failed call is not waited on again
+    monkeypatch.setenv(modal_app.SETTINGS_ENV, json.dumps(modal_app.deployed_settings(modal_settings(SECTION))))
+    assert _train("modal", tiny_run, out, LocalVolumeSession(volume, SECTION))["best_epoch"] in (1, 2, 3)
+
+
+def test_without_downloads_the_checkpoint_stays_on_the_volume(tiny_run, tmp_path):
+    volume, out = tmp_path / "volume", tmp_path / "out"
+    _train("modal", tiny_run, out, LocalVolumeSession(volume, {**SECTION, "download_checkpoints": False}))
+    assert sorted(p.name for p in (out / "epoch2").iterdir()) == ["volume.json"]
+    pointer = json.loads((out / "epoch2" / "volume.json").read_text())
+    assert (volume / pointer["path"] / "model.safetensors").is_file() and pointer["downloaded"] is False
+    candidates = _candidates(tiny_run, tmp_path / "candidates.parquet")
+    labels = {"model": "minilm", "optim": "adamw", "seed": 12, "epoch": 2, "testset": "toy"}
+    with pytest.raises(BackendError, match=rf"modal volume get crossopt-test-volume {pointer['path']} "):
+        rerank_with_backend("local", out / "epoch2", candidates, out / "l.trec", 16, 48, "t", out / "l.json", labels)
+    assert not (out / "l.trec").exists()
+    pairs = rerank_with_backend("modal", out / "epoch2", candidates, out / "m.trec", 16, 48, "t", out / "m.json",
+                                labels, session=LocalVolumeSession(volume, SECTION))
+    assert pairs == 80 and len((out / "m.trec").read_text().splitlines()) == 80
+
+
+def test_deployable_app_and_fingerprint_follow_the_config_files(tmp_path):
+    overlay = tmp_path / "other.yaml"
+    overlay.write_text("modal: {app: crossopt-other, train: {gpu: A100-80GB}}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
+    env.update(HOME=str(tmp_path), MODAL_CONFIG_PATH=str(tmp_path / "absent.toml"))
+
+    def python(code, **extra):
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**env, **extra}, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    # What `modal deploy -m crossopt.modal_app` finds: the app of config.yaml, or of CROSSOPT_CONFIG's files.
+    look = ("import crossopt.modal_app as m; "
+            "print(m.app.name, m.build_app(m.deploy_section()).train.info().gpus[0][0])")
+    assert python(look) == ["crossopt", "H100"]
+    assert python(look, CROSSOPT_CONFIG=f"config.yaml{os.pathsep}{overlay}") == ["crossopt-other", "A100-80GB"]
+
+    def fingerprint(*files):
+        done = subprocess.run([sys.executable, "-m", "crossopt.modal_app", "--fingerprint", "--configfile", *files],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    client_only = tmp_path / "client.yaml"
+    client_only.write_text("modal: {download_checkpoints: false, poll_seconds: 5}\n")
+    base = fingerprint("config.yaml")
+    assert len(base) == 16 and fingerprint("config.yaml", str(client_only)) == base
+    assert fingerprint("config.yaml", str(overlay)) != base
 
 
 def test_another_setting_or_input_is_another_run_folder():
@@ -335,7 +436,7 @@ def test_unknown_backend_is_an_error(tiny_run, tmp_path):
 
 
 def test_nothing_reaches_modal_in_these_tests():
-    # .remote() outside a running app would fail: the tests above only used .local().
+    # .remote() outside a running or deployed app would fail: the tests above only used .local().
     with pytest.raises(modal.exception.ExecutionError):
         build_app(None).rerank.remote({}, "/vol")
 

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PIN = "data={hf_revision: 0123456789abcdef0123456789abcdef01234567}"  # a stand-in commit
+SHA = "0123456789abcdef0123456789abcdef01234567"  # a stand-in commit
+
+
+def pins(training: str = "") -> tuple[str, ...]:
+    """--config values that pin the training data and the NanoBEIR evaluator (plus `training` keys)."""
+    return (f"data={{hf_revision: {SHA}}}", f"training={{{training}evaluator: {{revision: {SHA}}}}}")
+
+
+PIN = pins()
 
 
 def snakemake(*args: str, directory: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -44,19 +52,19 @@ def train_gpu_resource(*config_args: str) -> set[str]:
 
 
 def test_modal_overlay_plans_the_same_jobs_as_the_local_config():
-    local = planned_jobs("--config", PIN)
+    local = planned_jobs("--config", *PIN)
     assert len(local) > 100 and ("results/table.tsv", "results_table") in local
     for overlay in (["--configfile", "config/modal.yaml"], ["--configfile", "config.yaml", "config/modal.yaml"]):
-        assert planned_jobs(*overlay, "--config", PIN) == local, overlay
-        assert train_gpu_resource(*overlay, "--config", PIN) == {"0"}, overlay  # the overlay took effect
-    assert train_gpu_resource("--config", PIN) == {"1"}
+        assert planned_jobs(*overlay, "--config", *PIN) == local, overlay
+        assert train_gpu_resource(*overlay, "--config", *PIN) == {"0"}, overlay  # the overlay took effect
+    assert train_gpu_resource("--config", *PIN) == {"1"}
 
 
 def test_config_values_on_the_command_line_are_an_overlay_too():
     # Before, --config replaced the whole config and validation failed.
-    assert planned_jobs("--config", PIN, "training={backend: modal}", "rerank={batch_size: 128}") \
-        == planned_jobs("--config", PIN)
-    assert train_gpu_resource("--config", PIN, "training={backend: modal}") == {"0"}
+    assert planned_jobs("--config", *pins("backend: modal, "), "rerank={batch_size: 128}") \
+        == planned_jobs("--config", *PIN)
+    assert train_gpu_resource("--config", *pins("backend: modal, ")) == {"0"}
 
 
 def test_overlay_on_a_complete_config_keeps_that_config():
@@ -66,7 +74,7 @@ def test_overlay_on_a_complete_config_keeps_that_config():
 
 
 def test_overlay_is_validated_after_the_merge():
-    result = snakemake("-n", "all", "--config", PIN, "training={backend: modl}")
+    result = snakemake("-n", "all", "--config", *pins("backend: modl, "))
     assert result.returncode != 0
     assert "'training.backend': 'modl' is not one of ['local', 'modal']" in result.stdout + result.stderr
 

@@ -115,7 +115,7 @@ def test_resumed_training_equals_uninterrupted_run(tiny_run, tmp_path):
     preemption = PreemptAfterFirstCheckpoint(steps_after=5)
     factory = train_module._study_trainer_class
     with trainer_callbacks(preemption), pytest.raises(Preemption, match="step 25"):
-        session.train(request)
+        session.run("train", request)
     assert train_module._study_trainer_class is factory  # the callbacks were attached for that call only
     assert preemption.saved_at == 20
     assert sorted(p.name for p in work.glob("checkpoint-*")) == ["checkpoint-20"]
@@ -126,7 +126,7 @@ def test_resumed_training_equals_uninterrupted_run(tiny_run, tmp_path):
     shutil.copy(work / "checkpoint-20" / "model.safetensors", half_written / "model.safetensors")
 
     # Attempt 2 (Modal's retry): same request, resumes from epoch 1's checkpoint.
-    result = session.train(request)
+    result = session.run("train", request)
     assert result["discarded"] == ["checkpoint-40"]
     assert result["summary"]["resumed_from"] == str(work / "checkpoint-20")
     assert [a["status"] for a in result["attempts"]] == ["failed", "finished"]

@@ -8,6 +8,7 @@ their only untested code is the one-line `load_dataset`/`from_prebuilt_index` ca
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import defaultdict
@@ -123,6 +124,61 @@ def test_unknown_prebuilt_index_is_an_error_not_none():
 def test_missing_local_index_is_an_error_not_a_prebuilt_lookup(tmp_path):
     with pytest.raises(FileNotFoundError, match="no Lucene index at"):
         sources.open_local_index(tmp_path / "msmarco-v1-passage")
+
+
+# --- `retrieval.index` may name a Lucene index folder (a mirror, or one built from the collection)
+
+
+def test_index_value_with_a_slash_is_a_folder_and_a_name_is_prebuilt():
+    assert sources.is_index_path("indexes/msmarco-v1-passage") and sources.is_index_path("/data/msmarco")
+    assert sources.is_index_path("./msmarco")
+    assert not sources.is_index_path("msmarco-v1-passage") and not sources.is_index_path("local")
+
+
+def test_an_index_folder_gives_the_same_search_and_texts_as_its_searcher(tiny_indexes):
+    folder = str(tiny_indexes[0])
+    assert sources.index_doc_texts(["p2"], index=folder) == {"p2": TINY_DOCS[1]["contents"]}
+    direct = sources.bm25_search(sources.open_local_index(folder), [("7", "flea cycle")], k1=0.9, b=0.4, hits=3)
+    assert sources.prebuilt_bm25_search([("7", "flea cycle")], k1=0.9, b=0.4, hits=3, index=folder) == direct
+    assert sources.index_document_count(folder) == len(TINY_DOCS)
+
+
+def test_check_index_counts_documents_and_fails_on_a_wrong_count(tiny_indexes, tmp_path):
+    def check(*args):
+        return subprocess.run([sys.executable, "-m", "crossopt.cli", "check-index", *args],
+                              capture_output=True, text=True)
+
+    good = check(str(tiny_indexes[0]), "--documents", str(len(TINY_DOCS)))
+    assert good.returncode == 0 and f"{len(TINY_DOCS)} documents" in good.stdout, good.stderr
+    wrong = check(str(tiny_indexes[0]), "--documents", "8841823")
+    assert wrong.returncode == 1 and f"expected 8841823 documents, found {len(TINY_DOCS)}" in wrong.stderr
+    missing = check(str(tmp_path / "none"))
+    assert missing.returncode == 1 and "no Lucene index at" in missing.stderr
+
+
+def test_real_config_searches_a_local_index_folder_instead_of_downloading(tiny_indexes, tmp_path):
+    """Dry runs of the real study with dl19 pointed at an index folder: Pyserini gets the
+    folder, the folder is an input (a missing one stops the plan, named), no download is planned."""
+    root = Path(__file__).resolve().parent.parent
+
+    def plan(index):
+        overlay = tmp_path / "index.yaml"
+        overlay.write_text(f"testsets:\n  dl19:\n    retrieval: {{index: {index}, k1: 0.9, b: 0.4, depth: 1000}}\n")
+        command = [sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--directory", str(root),
+                   "-n", "-p", "--cores", "1", "--configfile", str(root / "config.yaml"), str(overlay),
+                   "--config", "data={hf_revision: 0123456789abcdef0123456789abcdef01234567}",
+                   "training={evaluator: {revision: 0123456789abcdef0123456789abcdef01234567}}",
+                   "--", "results/runs/bm25/dl19.trec"]
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+    planned = plan(tiny_indexes[0])
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    assert f"--index {tiny_indexes[0]} " in planned.stdout
+    assert "msmarco-v1-passage" not in planned.stdout.split("rule bm25_search")[1]
+    absent = plan(tmp_path / "no-index")
+    assert absent.returncode != 0
+    assert "no-index" in absent.stdout + absent.stderr and "Missing input" in absent.stdout + absent.stderr
 
 
 # --- Real data: BEIR SciFact test split reproduces Pyserini's published BM25

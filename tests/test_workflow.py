@@ -135,8 +135,10 @@ def test_real_config_dag_offline():
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(ROOT),
          "--cores", "1", "-n", "--quiet", "rules", "all",
-         # config.yaml leaves the training data's commit to the user; a stand-in pins it here.
-         "--config", "data={hf_revision: 0123456789abcdef0123456789abcdef01234567}"],
+         # config.yaml leaves the commits of the training and NanoBEIR data to the user;
+         # a stand-in pins them here.
+         "--config", "data={hf_revision: 0123456789abcdef0123456789abcdef01234567}",
+         "training={evaluator: {revision: 0123456789abcdef0123456789abcdef01234567}}"],
         capture_output=True, text=True, env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
