@@ -318,7 +318,7 @@ def config_macros(config: Mapping, runs: Mapping) -> dict[str, str]:
     """
     facts = protocol_facts(config)
     study, training = _require(config, "study", "config"), _require(config, "training", "config")
-    data, paper = _require(config, "data", "config"), _require(config, "paper", "config")
+    data = _require(config, "data", "config")
     models = _require(config, "models", "config")
     optimizers = _require(config, "optimizers", "config")
     seeds = list(_require(study, "seeds", "study"))
@@ -333,7 +333,6 @@ def config_macros(config: Mapping, runs: Mapping) -> dict[str, str]:
         "NumHeldout": format_number(_require(data, "heldout", "data"), style="int"),
         "WarmupRatio": format_number(_require(training, "warmup_ratio", "training"), style="auto"),
         "Precision": "bf16" if _require(training, "bf16", "training") else "fp32",
-        "NoiseThreshold": format_number(_require(paper, "noise_threshold", "paper"), style="auto"),
         "RelLevel": format_number(facts["relevance_level"], style="int"),
         "RelLevelNote": relevance_level_note(facts["relevance_level"]),
         "CandidateDepth": format_number(facts["depth"], style="int"),
@@ -435,13 +434,6 @@ class Difference:
         return round(self.candidate - self.reference, 6)
 
 
-def verdict(delta: float, threshold: float) -> str:
-    """'candidate', 'reference' or 'tie': differences below the threshold are not wins."""
-    if abs(delta) < threshold - 1e-9:
-        return "tie"
-    return "candidate" if delta > 0 else "reference"
-
-
 def matched_differences(rows: Sequence[ResultRow], reference: str, candidate: str,
                         measures: Sequence[str] = MEASURES) -> list[Difference]:
     """Every (model, epoch, measure) where both optimizers have a value."""
@@ -469,13 +461,6 @@ def best_cells(rows: Sequence[ResultRow], measure: str, digits: int = 4) -> list
     return [r for value, r in shown if value == top]
 
 
-def _tally(diffs: Iterable[Difference], threshold: float) -> dict[str, int]:
-    counts = {"candidate": 0, "reference": 0, "tie": 0}
-    for d in diffs:
-        counts[verdict(d.delta, threshold)] += 1
-    return counts
-
-
 def _plural(count: int, word: str) -> str:
     return f"{format_number(count, style='int')} {word}{'' if count == 1 else 's'}"
 
@@ -496,9 +481,9 @@ def _join(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + ", and " + items[-1]
 
 
-def result_macros(rows: Sequence[ResultRow], *, reference: str, candidate: str,
-                  threshold: float) -> dict[str, str]:
-    """Macros for result numbers and summary sentences used in the abstract and prose."""
+def result_macros(rows: Sequence[ResultRow], *, reference: str, candidate: str) -> dict[str, str]:
+    """Macros for result numbers (the abstract's and conclusion's findings are
+    crossopt.paper_analysis.finding_macros)."""
     macros: dict[str, str] = {}
     runs = rerankers(rows)
     for row in runs:
@@ -510,158 +495,14 @@ def result_macros(rows: Sequence[ResultRow], *, reference: str, candidate: str,
         for measure in MEASURES:
             macros[macro_name("Baseline", measure)] = format_number(base.values[measure])
     diffs = matched_differences(rows, reference, candidate)
-    counts = _tally(diffs, threshold)
     macros.update({
         "NumComparisons": format_number(len(diffs), style="int"),
-        "NumCandidateAhead": format_number(counts["candidate"], style="int"),
-        "NumReferenceAhead": format_number(counts["reference"], style="int"),
-        "NumWithinNoise": format_number(counts["tie"], style="int"),
         "NumResultEpochs": format_number(len({r.epoch for r in runs}), style="word"),
     })
     best = best_cells(runs, PRIMARY_MEASURE)
     macros["BestPrimaryValue"] = format_number(best[0].values[PRIMARY_MEASURE])
     macros["BestPrimarySystem"] = _join([_system(r) for r in best])
-    macros["ResultSummary"] = summary_sentence(rows, reference=reference, candidate=candidate,
-                                               threshold=threshold)
-    macros["OverallVerdict"] = overall_verdict(counts, reference=reference, candidate=candidate,
-                                               threshold=threshold)
-    macros["SpreadVerdict"] = spread_verdict(runs, diffs)
-    macros["MeasureAgreement"] = measure_agreement(diffs, reference=reference,
-                                                   candidate=candidate, threshold=threshold)
     return macros
-
-
-def overall_verdict(counts: Mapping[str, int], *, reference: str, candidate: str,
-                    threshold: float) -> str:
-    """The discussion's opening claim, chosen by the counts rather than written by hand."""
-    cand, ref = latex_escape(candidate), latex_escape(reference)
-    c, r, t = counts["candidate"], counts["reference"], counts["tie"]
-    n, tau = c + r + t, format_number(threshold, style="auto")
-    fc, fr = format_number(c, style="int"), format_number(r, style="int")
-    if 2 * t >= n:
-        text = (f"Most matched differences ({format_number(t, style='int')} of "
-                f"{format_number(n, style='int')}) are smaller than {tau}; of the rest, {fc} "
-                f"favour {cand} and {fr} favour {ref}.")
-        lopsided = next((name for name, a, b in ((cand, c, r), (ref, r, c))
-                         if a >= 3 and a >= 2 * b), None)
-        if lopsided:
-            return (text + f" The leads that reach the threshold mostly favour {lopsided}, but "
-                    f"with most differences within noise the data do not establish a "
-                    f"consistent advantage.")
-        return text + " The data therefore show no consistent advantage for either optimizer."
-    if c >= 2 * r:
-        return (f"Where differences reach {tau}, {cand} leads more often than {ref} ({fc} "
-                f"against {fr} matched comparisons).")
-    if r >= 2 * c:
-        return (f"Where differences reach {tau}, {ref} leads more often than {cand} ({fr} "
-                f"against {fc} matched comparisons).")
-    return (f"Differences that reach {tau} go both ways ({fc} favour {cand}, {fr} favour "
-            f"{ref}), so neither optimizer leads consistently.")
-
-
-def _largest_spread(runs: Sequence[ResultRow]) -> tuple[float, str, str] | None:
-    """Largest max-minus-min of the primary measure over epochs of one configuration."""
-    spreads = []
-    for model in unique_in_order(r.model for r in runs):
-        for optimizer in unique_in_order(r.optimizer for r in runs if r.model == model):
-            values = [r.values[PRIMARY_MEASURE] for r in runs
-                      if r.model == model and r.optimizer == optimizer]
-            if len(values) > 1:
-                spreads.append((round(max(values) - min(values), 6), model, optimizer))
-    return max(spreads) if spreads else None
-
-
-def spread_verdict(runs: Sequence[ResultRow], diffs: Sequence[Difference]) -> str:
-    """Is the optimizer effect larger than the epoch-to-epoch drift of one configuration?"""
-    largest = _largest_spread(runs)
-    primary = [abs(d.delta) for d in diffs if d.measure == PRIMARY_MEASURE]
-    if largest is None or not primary:
-        return ""
-    label = MEASURE_LABELS[PRIMARY_MEASURE]
-    spread, median = largest[0], round(statistics.median(primary), 6)
-    head = (f"Within a single configuration, {label} changes by up to {format_number(spread)} "
-            f"between epochs")
-    if spread >= median:
-        return (f"{head}, at least as much as the median optimizer difference of "
-                f"{format_number(median)} at matched epochs; differences of that size say more "
-                f"about when training stopped than about the optimizer.")
-    return (f"{head}, less than the median optimizer difference of {format_number(median)} at "
-            f"matched epochs, so the optimizer effect stands out from this source of variation.")
-
-
-def measure_agreement(diffs: Sequence[Difference], *, reference: str, candidate: str,
-                      threshold: float) -> str:
-    """Do the measures agree on which optimizer leads, model by model and epoch by epoch?"""
-    verdicts: dict[tuple[str, int], set[str]] = {}
-    for d in diffs:
-        verdicts.setdefault((d.model, d.epoch), set()).add(verdict(d.delta, threshold))
-    mixed = sum(1 for v in verdicts.values() if {"candidate", "reference"} <= v)
-    n, tau = format_number(len(verdicts), style="int"), format_number(threshold, style="auto")
-    if mixed:
-        return (f"In {format_number(mixed, style='int')} of the {n} model--epoch pairs, the "
-                f"measures disagree about which optimizer leads: at least one favours "
-                f"{latex_escape(candidate)} and another {latex_escape(reference)} by {tau} or "
-                f"more.")
-    return (f"In none of the {n} model--epoch pairs do two measures favour different optimizers "
-            f"by {tau} or more.")
-
-
-def summary_sentence(rows: Sequence[ResultRow], *, reference: str, candidate: str,
-                     threshold: float) -> str:
-    """One data-driven sentence for the abstract and conclusion."""
-    diffs = matched_differences(rows, reference, candidate)
-    counts = _tally(diffs, threshold)
-    n = format_number(len(diffs), style="int")
-    tau = format_number(threshold, style="auto")
-    text = (f"of {n} matched comparisons (same model, epoch and measure), "
-            f"{latex_escape(candidate)} is ahead by at least {tau} in "
-            f"{format_number(counts['candidate'], style='int')}, "
-            f"{latex_escape(reference)} in {format_number(counts['reference'], style='int')}, "
-            f"and {format_number(counts['tie'], style='int')} differ by less than {tau}")
-    return text[0].upper() + text[1:]
-
-
-def comparison_text(rows: Sequence[ResultRow], *, reference: str, candidate: str,
-                    threshold: float, table_label: str = "tab:results",
-                    stats: StudyStatistics | None = None) -> str:
-    """The results section's comparison paragraphs, written from the numbers.
-
-    Wins are counted only where the difference reaches the noise threshold; everything
-    smaller is reported as within noise, never as an improvement. With `stats`, each
-    lead that a sentence singles out says whether the paired test supports it.
-    """
-    runs = rerankers(rows)
-    tau = format_number(threshold, style="auto")
-    cand, ref = latex_escape(candidate), latex_escape(reference)
-    paragraphs = [_best_per_measure(runs, table_label)]
-    base = baseline(rows)
-    if base is not None and base.values[PRIMARY_MEASURE] is not None:
-        paragraphs.append(_baseline_sentence(runs, base))
-    diffs = matched_differences(rows, reference, candidate)
-    for model in unique_in_order(r.model for r in runs):
-        model_diffs = [d for d in diffs if d.model == model]
-        if model_diffs:
-            paragraphs.append(_model_paragraph(runs, model, model_diffs, reference, candidate,
-                                               threshold, stats))
-    counts = _tally(diffs, threshold)
-    paragraphs.append(
-        f"Over all models, {cand} is ahead by at least {tau} in "
-        f"{_plural(counts['candidate'], 'matched comparison')}, {ref} in "
-        f"{format_number(counts['reference'], style='int')}, and "
-        f"{format_number(counts['tie'], style='int')} of the "
-        f"{format_number(len(diffs), style='int')} differences are smaller than {tau}. "
-        + _spread_sentence(runs, diffs))
-    return "\n\n".join(paragraphs) + "\n"
-
-
-def _best_per_measure(runs: Sequence[ResultRow], table_label: str) -> str:
-    parts = []
-    for measure in RANKING_MEASURES + MRR_MEASURES:
-        best = best_cells(runs, measure)
-        parts.append(f"{MEASURE_LABELS[measure]} ({format_number(best[0].values[measure])}) "
-                     f"by {_join([_system(r) for r in best])}")
-    return ("The best value of each measure, set in bold in Table~\\ref{" + table_label
-            + "}, is reached as follows: " + "; ".join(parts) + ".")
 
 
 def _baseline_sentence(runs: Sequence[ResultRow], base: ResultRow) -> str:
@@ -670,74 +511,6 @@ def _baseline_sentence(runs: Sequence[ResultRow], base: ResultRow) -> str:
     return (f"The BM25 candidate ranking scores {format_number(base.values[PRIMARY_MEASURE])} "
             f"{label}; {_count(above)} of the "
             f"{format_number(len(runs), style='int')} reranked runs score higher.")
-
-
-def _model_paragraph(runs: Sequence[ResultRow], model: str, diffs: Sequence[Difference],
-                     reference: str, candidate: str, threshold: float,
-                     stats: StudyStatistics | None = None) -> str:
-    tau = format_number(threshold, style="auto")
-    cand, ref = latex_escape(candidate), latex_escape(reference)
-    counts = _tally(diffs, threshold)
-    text = (f"\\emph{{{latex_escape(model)}.}} Of the "
-            f"{_plural(len(diffs), 'matched comparison')}, {cand} is ahead by at least {tau} in "
-            f"{_count(counts['candidate'])}, {ref} in {_count(counts['reference'])}, and "
-            f"{_count(counts['tie'])} differ by less than {tau}.")
-    for side, name in (("candidate", cand), ("reference", ref)):
-        wins = [d for d in diffs if verdict(d.delta, threshold) == side]
-        if wins:
-            top = max(wins, key=lambda d: abs(d.delta))
-            text += (f" The largest lead of {name} is on {MEASURE_LABELS[top.measure]} at epoch "
-                     f"{format_number(top.epoch, style='int')} "
-                     f"({format_number(abs(top.delta))}"
-                     f"{_lead_note(stats, (model, candidate, top.epoch, top.measure))}).")
-    text += " " + _best_epoch_sentence(runs, model, reference, candidate, threshold)
-    return text
-
-
-def _lead_note(stats: StudyStatistics | None, key: Cell) -> str:
-    """', significant ...' or ', not significant ...' for a lead, from its paired test."""
-    if stats is None or key not in stats.optimizer_tests:
-        return ""
-    test = stats.optimizer_tests[key]
-    alpha = format_number(stats.alpha, style="auto")
-    return (f"; {'' if test.significant else 'not '}significant at $\\alpha = {alpha}$ "
-            f"after Holm's correction, adjusted {p_clause(test.p_adjusted)}")
-
-
-def _best_epoch_sentence(runs: Sequence[ResultRow], model: str, reference: str,
-                         candidate: str, threshold: float) -> str:
-    """Compare each optimizer's best epoch on the primary measure (an optimistic view)."""
-    label = MEASURE_LABELS[PRIMARY_MEASURE]
-    best = {}
-    for optimizer in (candidate, reference):
-        own = [r for r in runs if r.model == model and r.optimizer == optimizer]
-        best[optimizer] = max(own, key=lambda r: (r.values[PRIMARY_MEASURE], -r.epoch))
-    c, r = best[candidate], best[reference]
-    delta = round(c.values[PRIMARY_MEASURE] - r.values[PRIMARY_MEASURE], 6)
-    outcome = {
-        "tie": f"a difference below the threshold of {format_number(threshold, style='auto')}",
-        "candidate": f"{latex_escape(candidate)} ahead by {format_number(abs(delta))}",
-        "reference": f"{latex_escape(reference)} ahead by {format_number(abs(delta))}",
-    }[verdict(delta, threshold)]
-    return (f"Taking each optimizer's best epoch on {label}, {latex_escape(candidate)} reaches "
-            f"{format_number(c.values[PRIMARY_MEASURE])} (epoch "
-            f"{format_number(c.epoch, style='int')}) and {latex_escape(reference)} "
-            f"{format_number(r.values[PRIMARY_MEASURE])} (epoch "
-            f"{format_number(r.epoch, style='int')}), {outcome}.")
-
-
-def _spread_sentence(runs: Sequence[ResultRow], diffs: Sequence[Difference]) -> str:
-    """Epoch-to-epoch spread of one configuration: the noise floor visible in aggregates."""
-    label = MEASURE_LABELS[PRIMARY_MEASURE]
-    largest = _largest_spread(runs)
-    primary = [abs(d.delta) for d in diffs if d.measure == PRIMARY_MEASURE]
-    if largest is None or not primary:
-        return ""
-    spread, model, optimizer = largest
-    return (f"For comparison, {label} of a single model and optimizer moves by up to "
-            f"{format_number(spread)} between epochs ({latex_escape(model)} with "
-            f"{latex_escape(optimizer)}), while the median absolute optimizer difference in "
-            f"{label} at matched epochs is {format_number(statistics.median(primary))}.")
 
 
 # --------------------------------------------------------------------------- significance
@@ -1383,8 +1156,10 @@ def _table_row(row: ResultRow, measures, best, *, first: str, epoch: str,
 
 
 def difference_table(rows: Sequence[ResultRow], *, reference: str, candidate: str,
-                     threshold: float, stats: StudyStatistics | None = None) -> str:
-    """Candidate minus reference at matched epochs; bold where |difference| >= threshold.
+                     stats: StudyStatistics | None = None) -> str:
+    """Candidate minus reference at matched epochs, signed, four decimals. Nothing is set in
+    bold: no one threshold separates a lead from noise across measures of different
+    resolution (crossopt.paper_analysis).
 
     With `stats`, a difference that is significant after Holm's correction carries the
     optimizer marker, and a line below each epoch gives the bootstrap interval of
@@ -1402,8 +1177,7 @@ def difference_table(rows: Sequence[ResultRow], *, reference: str, candidate: st
             cells, intervals = [format_number(epoch, style="int")], [""]
             for m in measures:
                 d = diffs[(model, epoch, m)]
-                cell = _bold(format_number(d.delta, signed=True),
-                             verdict(d.delta, threshold) != "tie")
+                cell = format_number(d.delta, signed=True)
                 if stats is not None:
                     test = stats.optimizer_tests[(model, candidate, epoch, m)]
                     cell += f"\\sigmarks{{{MARK_OPTIMIZER if test.significant else ''}}}"
@@ -1416,21 +1190,81 @@ def difference_table(rows: Sequence[ResultRow], *, reference: str, candidate: st
     return "\n".join(lines) + "\n"
 
 
-def hyperparameter_table(config: Mapping) -> str:
-    """Shared training settings and optimizer constants, as configured."""
+# The trainer's gradient clipping when the config sets none: transformers'
+# TrainingArguments.max_grad_norm default (tests/test_train.py checks it against the
+# installed library).
+TRAINER_MAX_GRAD_NORM = 1.0
+# The packages whose pinned versions the hyperparameter table states.
+SOFTWARE = ("sentence-transformers", "transformers", "torch", "lion-pytorch", "pyserini",
+            "pytrec-eval-terrier")
+
+
+def software_versions(requirements: str | Path, makefile: str | Path) -> dict[str, str]:
+    """Pinned versions of SOFTWARE: requirements.txt, and the Makefile's torch pin."""
+    pins = {}
+    for line in Path(requirements).read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;]+)", line)
+        if match:
+            pins[match.group(1).lower()] = match.group(2)
+    torch = re.search(r"\btorch==([0-9][^\s]*)", Path(makefile).read_text(encoding="utf-8"))
+    if torch:
+        pins["torch"] = torch.group(1)
+    missing = [name for name in SOFTWARE if name not in pins]
+    if missing:
+        raise ValueError(f"{requirements}: no pinned version of {', '.join(missing)}")
+    return {name: pins[name] for name in SOFTWARE}
+
+
+def _revision(value: str | None) -> str:
+    if not value:
+        return "no pinned revision"
+    if value == "unpinned":
+        return "current main branch (unpinned)"
+    return f"\\texttt{{{value[:7]}}}"
+
+
+def hyperparameter_table(config: Mapping, software: Mapping[str, str] | None = None) -> str:
+    """Shared training settings as the trainer applies them, the optimizer constants, the
+    training data and per-epoch evaluation, and the pinned software."""
     study, training = _require(config, "study", "config"), _require(config, "training", "config")
     data, optimizers = _require(config, "data", "config"), _require(config, "optimizers", "config")
     seeds = ", ".join(format_number(s, style="int") for s in _require(study, "seeds", "study"))
+    batch, pairs = _require(training, "batch_size", "training"), _require(data, "pairs", "data")
+    epochs = _require(study, "epochs", "study")
+    ratio = _require(training, "warmup_ratio", "training")
+    per_epoch = math.ceil(pairs / batch)
+    total = per_epoch * epochs
+    grad_norm = training.get("max_grad_norm", TRAINER_MAX_GRAD_NORM)
+    evaluator = training.get("evaluator") or {"type": "heldout"}
+    if evaluator.get("type") == "nanobeir":
+        judged = "NanoBEIR (" + ", ".join(latex_escape(d) for d in evaluator.get("datasets", [])) + ")"
+    else:
+        judged = "held-out pairs"
+    if data.get("hf_dataset"):
+        name = latex_escape(data["hf_dataset"]).replace("/", "/\\allowbreak{}")  # breaks at the slash
+        source = f"\\texttt{{{name}}}, {_revision(data.get('hf_revision'))}"
+    else:
+        source = latex_escape(str(data.get("source", "")))
     rows = [
-        ("Batch size", format_number(_require(training, "batch_size", "training"), style="int")),
-        ("Epochs", format_number(_require(study, "epochs", "study"), style="int")),
-        ("Training pairs", format_number(_require(data, "pairs", "data"), style="int")),
-        ("Warm-up ratio", format_number(_require(training, "warmup_ratio", "training"),
-                                        style="auto")),
+        ("Batch size", format_number(batch, style="int")),
+        ("Epochs", format_number(epochs, style="int")),
+        ("Training pairs", format_number(pairs, style="int")),
+        ("Steps per epoch, total",
+         f"{format_number(per_epoch, style='int')}, {format_number(total, style='int')}"),
+        ("Warm-up", f"ratio {format_number(ratio, style='auto')}, "
+                    f"{format_number(math.ceil(ratio * total), style='int')} steps"),
+        ("Max.\\ gradient norm", format_number(grad_norm, style="auto")
+         + ("" if "max_grad_norm" in training else " (trainer default)")),
         ("Precision", "bf16" if _require(training, "bf16", "training") else "fp32"),
         ("Seed" + ("s" if "," in seeds else ""), seeds),
+        ("Negatives", "one per positive" if data.get("source", "hf") == "hf" else "BM25 hard negatives"),
+        ("Training data", source),
+        ("Per-epoch evaluation", judged),
     ]
-    lines = ["\\begin{tabular}{@{}ll@{}}", "\\toprule", r"Setting & Value \\", "\\midrule"]
+    # Values wrap within the column (the data set and evaluator lines are long).
+    lines = ["\\begin{tabular}{@{}l>{\\raggedright\\arraybackslash}p{0.54\\columnwidth}@{}}",
+             "\\toprule", r"Setting & Value \\", "\\midrule"]
     lines += [f"{k} & {v}" + r" \\" for k, v in rows]
     for key, spec in optimizers.items():
         where = f"optimizers.{key}"
@@ -1444,6 +1278,10 @@ def hyperparameter_table(config: Mapping) -> str:
         lines.append(f"Weight decay $\\lambda$ & "
                      f"{format_number(_require(spec, 'weight_decay', where), style='auto')}"
                      + r" \\")
+    if software:
+        lines += ["\\midrule", r"\multicolumn{2}{@{}l}{\emph{Software (pinned)}} \\"]
+        lines += [f"\\texttt{{{latex_escape(name)}}} & {latex_escape(version)}" + r" \\"
+                  for name, version in software.items()]
     lines += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(lines) + "\n"
 
@@ -1481,7 +1319,8 @@ def models_table(config: Mapping, runs: Mapping) -> str:
             lines.append(f"\\quad with {label} & & "
                          f"{format_number(run['learning_rate'], style='sci')} & "
                          f"{SCHEDULER_LABELS[run['scheduler']]}{decay}" + r" \\")
-        origin = (f"\\texttt{{{latex_escape(_require(spec, 'hub_id', where))}}}"
+        origin = (f"\\texttt{{{latex_escape(_require(spec, 'hub_id', where))}}} at "
+                  f"{_revision(spec.get('revision'))}"
                   if _require(spec, "source", where) == "hub"
                   else "tiny model built locally from config")
         # The checkpoint id is long: its own line keeps the table within one column.
@@ -1550,6 +1389,22 @@ def latex_problems(log_text: str, max_overfull_pt: float = 1.0) -> list[str]:
     problems += [m.group(0).strip() for m in _OVERFULL.finditer(log_text)
                  if float(m.group(1)) > max_overfull_pt]
     return unique_in_order(problems)
+
+
+def pdf_sentences(text: str) -> list[str]:
+    """Sentences of a PDF's text (pdftotext): line-end hyphens joined, whitespace folded."""
+    text = re.sub(r"(\w)-\n(\w)", r"\1\2", text)
+    text = re.sub(r"\s+", " ", text)
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text) if s.strip()]
+
+
+def repeated_sentences(text: str, min_words: int = 13) -> list[str]:
+    """Sentences of at least `min_words` words that occur more than once in `text`."""
+    seen: dict[str, int] = {}
+    for sentence in pdf_sentences(text):
+        if len(sentence.split()) >= min_words:
+            seen[sentence] = seen.get(sentence, 0) + 1
+    return [sentence for sentence, count in seen.items() if count > 1]
 
 
 def stage_sources(source_root: Path, sources: Iterable[str | Path], generated: Iterable[str | Path],

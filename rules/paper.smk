@@ -29,6 +29,8 @@ rule paper_results_tables:
     input:
         unpack(_paper_statistics),
         table=_paper_results_table,
+        # Their query counts give the measures' resolution (crossopt/paper_analysis.py).
+        evaluations=table_evaluations(),
     output:
         results="results/paper/results_table.tex",
         differences="results/paper/difference_table.tex",
@@ -36,6 +38,7 @@ rule paper_results_tables:
         significance="results/paper/significance.tex",
     params:
         config=_paper_config,
+        runs=_paper_runs,
     log:
         "logs/paper/results_tables.log",
     conda:
@@ -64,6 +67,10 @@ rule paper_reported:
 
 
 rule paper_setup_tables:
+    input:
+        # The pinned software the hyperparameter table states.
+        requirements=os.path.join(workflow.basedir, "requirements.txt"),
+        makefile=os.path.join(workflow.basedir, "Makefile"),
     output:
         models="results/paper/models_table.tex",
         hyperparameters="results/paper/hyperparameters.tex",

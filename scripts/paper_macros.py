@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crossopt import paper
+from crossopt import paper, paper_analysis
 from crossopt.logs import log_to
 
 if TYPE_CHECKING:
@@ -21,8 +21,9 @@ def main(table: str, output: str, *, config: dict, runs: dict,
     rows = paper.read_results(table)
     reference, candidate = paper.compared_optimizers(config["optimizers"])
     macros = paper.config_macros(config, runs)
-    macros.update(paper.result_macros(rows, reference=reference, candidate=candidate,
-                                      threshold=config["paper"]["noise_threshold"]))
+    macros.update(paper.result_macros(rows, reference=reference, candidate=candidate))
+    macros.update(paper_analysis.finding_macros(rows, config, runs, reference=reference,
+                                                candidate=candidate))
     if significance is not None:
         stats = paper.load_statistics(significance, means, config)
         paper.check_statistics(stats, rows, reference=reference, candidate=candidate)

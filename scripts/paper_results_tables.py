@@ -1,20 +1,21 @@
-"""Snakemake script: results table, optimizer-difference table, comparison and significance text."""
+"""Snakemake script: results table, optimizer-difference table, analysis and significance text."""
 
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crossopt import paper
+from crossopt import paper, paper_analysis
 from crossopt.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(table: str, results_tex: str, differences_tex: str, comparison_tex: str,
-         significance_tex: str, *, config: dict, significance: str | None = None,
-         means: str | None = None) -> None:
-    """`config` holds the sections in paper.PAPER_CONFIG_KEYS.
+def main(table: str, results_tex: str, differences_tex: str, analysis_tex: str,
+         significance_tex: str, *, config: dict, runs: dict, evaluations: list[str],
+         significance: str | None = None, means: str | None = None) -> None:
+    """`config` holds the sections in paper.PAPER_CONFIG_KEYS, `runs` the per-run settings,
+    `evaluations` the evaluation JSONs the table was built from (their query counts).
 
     `significance` and `means` are the statistics files of computed results
     (results/stats/); without them (reported results) the tables carry no markers or
@@ -22,18 +23,21 @@ def main(table: str, results_tex: str, differences_tex: str, comparison_tex: str
     """
     rows = paper.read_results(table)
     reference, candidate = paper.compared_optimizers(config["optimizers"])
-    threshold = config["paper"]["noise_threshold"]
     facts = paper.protocol_facts(config)
     stats = None
+    base = paper.baseline(rows)
+    baseline_sentence = (paper._baseline_sentence(paper.rerankers(rows), base)
+                         if base is not None and base.values[paper.PRIMARY_MEASURE] is not None else "")
     if significance is not None:
         stats = paper.load_statistics(significance, means, config)
         paper.check_statistics(stats, rows, reference=reference, candidate=candidate)
     outputs = {
         results_tex: paper.results_table(rows, ranking_name=facts["ranking_name"], stats=stats),
         differences_tex: paper.difference_table(rows, reference=reference, candidate=candidate,
-                                                threshold=threshold, stats=stats),
-        comparison_tex: paper.comparison_text(rows, reference=reference, candidate=candidate,
-                                              threshold=threshold, stats=stats),
+                                                stats=stats),
+        analysis_tex: paper_analysis.analysis_text(
+            rows, config, runs, paper_analysis.query_counts(evaluations), reference=reference,
+            candidate=candidate, per_query=stats is not None, baseline_sentence=baseline_sentence),
         significance_tex: (paper.significance_text(stats, rows, reference=reference,
                                                    candidate=candidate)
                            if stats is not None else
@@ -49,5 +53,6 @@ if __name__ == "__main__":
         inputs = dict(snakemake.input.items())
         main(inputs["table"], snakemake.output.results, snakemake.output.differences,
              snakemake.output.comparison, snakemake.output.significance,
-             config=snakemake.params.config, significance=inputs.get("significance"),
-             means=inputs.get("means"))
+             config=snakemake.params.config, runs=snakemake.params.runs,
+             evaluations=list(snakemake.input.evaluations),
+             significance=inputs.get("significance"), means=inputs.get("means"))

@@ -1,4 +1,4 @@
-"""Snakemake script: model table, hyperparameter table and author block, from config only."""
+"""Snakemake script: model table, hyperparameter table and author block, from config and the pins."""
 
 import logging
 from pathlib import Path
@@ -12,11 +12,13 @@ if TYPE_CHECKING:
 
 
 def main(models_tex: str, hyperparameters_tex: str, authors_tex: str, *,
-         config: dict, runs: dict) -> None:
-    """`config` holds the sections in paper.PAPER_CONFIG_KEYS; `runs` the per-run settings."""
+         config: dict, runs: dict, requirements: str, makefile: str) -> None:
+    """`config` holds the sections in paper.PAPER_CONFIG_KEYS; `runs` the per-run settings;
+    `requirements` and `makefile` give the pinned software versions."""
     outputs = {
         models_tex: paper.models_table(config, runs),
-        hyperparameters_tex: paper.hyperparameter_table(config),
+        hyperparameters_tex: paper.hyperparameter_table(
+            config, paper.software_versions(requirements, makefile)),
         authors_tex: paper.authors_block(config["paper"]["authors"]),
     }
     for path, text in outputs.items():
@@ -27,4 +29,5 @@ def main(models_tex: str, hyperparameters_tex: str, authors_tex: str, *,
 if __name__ == "__main__":
     with log_to(snakemake.log[0]):
         main(snakemake.output.models, snakemake.output.hyperparameters, snakemake.output.authors,
-             config=snakemake.params.config, runs=snakemake.params.runs)
+             config=snakemake.params.config, runs=snakemake.params.runs,
+             requirements=snakemake.input.requirements, makefile=snakemake.input.makefile)

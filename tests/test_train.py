@@ -113,3 +113,13 @@ def test_heldout_samples_are_deterministic_and_rank_own_passages():
     assert [s["query"] for s in first] == ["a", "b"]  # c has no positive
     assert first[0]["positive"] == ["pa"] and "na" in first[0]["negative"]
     assert "pa" not in first[0]["negative"]
+
+
+def test_paper_states_the_installed_trainers_gradient_clipping_default():
+    """The hyperparameter table says 'max. gradient norm 1 (trainer default)' for configs
+    that set none; that must be what the pinned transformers applies."""
+    from transformers import TrainingArguments
+
+    from crossopt.paper import TRAINER_MAX_GRAD_NORM
+
+    assert TrainingArguments.__dataclass_fields__["max_grad_norm"].default == TRAINER_MAX_GRAD_NORM
