@@ -156,35 +156,50 @@ def hyperparameter_table(config: Mapping, software: Mapping[str, str] | None = N
     study, training = _require(config, "study", "config"), _require(config, "training", "config")
     data, optimizers = _require(config, "data", "config"), _require(config, "optimizers", "config")
     seeds = ", ".join(format_number(s, style="int") for s in _require(study, "seeds", "study"))
-    batch, pairs = _require(training, "batch_size", "training"), _require(data, "pairs", "data")
-    epochs = _require(study, "epochs", "study")
+    batch, epochs = _require(training, "batch_size", "training"), _require(study, "epochs", "study")
     ratio = _require(training, "warmup_ratio", "training")
-    per_epoch = math.ceil(pairs / batch)
-    total = per_epoch * epochs
     grad_norm = training.get("max_grad_norm", TRAINER_MAX_GRAD_NORM)
     evaluator = training.get("evaluator") or {"type": "heldout"}
     if evaluator.get("type") == "nanobeir":
         judged = "NanoBEIR (" + ", ".join(latex_escape(d) for d in evaluator.get("datasets", [])) + ")"
     else:
         judged = "held-out pairs"
-    if data.get("hf_dataset"):
-        name = latex_escape(data["hf_dataset"]).replace("/", "/\\allowbreak{}")  # breaks at the slash
+    kind = data.get("source", "hf")
+    if kind == "hf":
+        # The schema's default data set; breaks are allowed at its slash.
+        name = latex_escape(data.get("hf_dataset", "sentence-transformers/msmarco")).replace("/", "/\\allowbreak{}")
         source = f"\\texttt{{{name}}}, {_revision(data.get('hf_revision'))}"
+        negatives = "one per positive (triplets)"
+    elif kind == "beir":
+        source = f"BEIR {latex_escape(str(data.get('split', 'train')))} split, local folder"
+        negatives = f"{format_number(data.get('negatives', 1), style='word')} BM25 hard negative(s) per positive"
     else:
-        source = latex_escape(str(data.get("source", "")))
-    rows = [
-        ("Batch size", format_number(batch, style="int")),
-        ("Epochs", format_number(epochs, style="int")),
-        ("Training pairs", format_number(pairs, style="int")),
-        ("Steps per epoch, total",
-         f"{format_number(per_epoch, style='int')}, {format_number(total, style='int')}"),
-        ("Warm-up", f"ratio {format_number(ratio, style='auto')}, "
-                    f"{format_number(math.ceil(ratio * total), style='int')} steps"),
+        source = "generated (smoke collection)"
+        negatives = "one per positive (triplets)"
+    rows = [("Batch size", format_number(batch, style="int")), ("Epochs", format_number(epochs, style="int"))]
+    if "pairs" in data:  # hub and smoke pairs; a BEIR split's count is known only once it is read
+        pairs, heldout = data["pairs"], data.get("heldout", 0)
+        trained = pairs - heldout  # crossopt.data: the first `heldout` shuffled pairs are held out
+        per_epoch = math.ceil(trained / batch)
+        total = per_epoch * epochs
+        rows += [
+            ("Training pairs", f"{format_number(trained, style='int')} (of "
+                               f"{format_number(pairs, style='int')}; {format_number(heldout, style='int')} "
+                               "held out)"),
+            ("Steps per epoch, total",
+             f"{format_number(per_epoch, style='int')}, {format_number(total, style='int')}"),
+            # transformers: warm-up steps = ceil(ratio x total steps)
+            ("Warm-up", f"ratio {format_number(ratio, style='auto')}, "
+                        f"{format_number(math.ceil(ratio * total), style='int')} steps"),
+        ]
+    else:
+        rows.append(("Warm-up", f"ratio {format_number(ratio, style='auto')}"))
+    rows += [
         ("Max.\\ gradient norm", format_number(grad_norm, style="auto")
          + ("" if "max_grad_norm" in training else " (trainer default)")),
         ("Precision", "bf16" if _require(training, "bf16", "training") else "fp32"),
         ("Seed" + ("s" if "," in seeds else ""), seeds),
-        ("Negatives", "one per positive" if data.get("source", "hf") == "hf" else "BM25 hard negatives"),
+        ("Negatives", negatives),
         ("Training data", source),
         ("Per-epoch evaluation", judged),
     ]

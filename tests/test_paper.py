@@ -292,9 +292,11 @@ def test_difference_table_holds_every_signed_difference_and_bolds_none(computed_
 def test_hyperparameter_and_model_tables_come_from_config():
     software = paper.software_versions(ROOT / "requirements.txt", ROOT / "Makefile")
     hyper = paper.hyperparameter_table(CONFIG, software)
-    # 2,000,000 pairs / 64 = 31,250 steps per epoch, 93,750 in 3 epochs, 10% warm-up.
-    for text in ("Batch size & 64", "2{,}000{,}000", "Steps per epoch, total & 31{,}250, 93{,}750",
-                 "Warm-up & ratio 0.1, 9{,}375 steps", "gradient norm & 1 (trainer default)", "bf16",
+    # (2,000,000 - 10,000 held out) / 64 = 31,094 steps per epoch, 93,282 in 3 epochs,
+    # ceil(0.1 * 93,282) = 9,329 warm-up steps.
+    for text in ("Batch size & 64", "1{,}990{,}000 (of 2{,}000{,}000; 10{,}000 held out)",
+                 "Steps per epoch, total & 31{,}094, 93{,}282", "Warm-up & ratio 0.1, 9{,}329 steps",
+                 "gradient norm & 1 (trainer default)", "bf16", "one per positive",
                  "Seed & 12", "(0.9, 0.999)", "(0.9, 0.99)", r"\ensuremath{10^{-8}}",
                  "NanoBEIR", r"\texttt{transformers} & 5.24.0", r"\texttt{torch} & "):
         assert text in hyper, text

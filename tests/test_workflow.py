@@ -97,6 +97,34 @@ def test_smoke_paper_is_built_and_marked_as_toy(study):
         assert "smoke" in text.lower() or "toy" in text.lower()
 
 
+def _table_int(tex: str, pattern: str) -> list[int]:
+    import re
+
+    match = re.search(pattern, tex)
+    assert match, pattern
+    return [int(group.replace("{,}", "")) for group in match.groups()]
+
+
+def test_hyperparameter_table_states_the_schedule_the_trainer_applied(study):
+    """The paper's 'as applied' numbers against a smoke training's own log: its total steps,
+    and a learning rate that rises until the stated warm-up step and falls after it."""
+    import json
+
+    tex = (study / "results" / "paper" / "hyperparameters.tex").read_text()
+    per_epoch, total = _table_int(tex, r"Steps per epoch, total & ([\d{},]+), ([\d{},]+)")
+    (warmup,) = _table_int(tex, r"Warm-up & ratio [\d.]+, ([\d{},]+) steps")
+    state = json.loads((study / "results" / "models" / "minilm" / "adamw" / "seed12" /
+                        "trainer_state.json").read_text())
+    assert state["max_steps"] == total and total == per_epoch * state["num_train_epochs"]
+    trace = [(e["step"], e["learning_rate"]) for e in state["log_history"] if "loss" in e]
+    rising = [lr for step, lr in trace if step <= warmup]
+    falling = [lr for step, lr in trace if step >= warmup]
+    assert len(rising) >= 2 and len(falling) >= 2, trace
+    assert rising == sorted(rising) and falling == sorted(falling, reverse=True), trace
+    # smoke.yaml: minilm runs `linear` (what trainer_default gives): the rate ends near zero.
+    assert falling[-1] < 0.1 * max(rising + falling)
+
+
 def test_forcerun_rerank_reruns_only_what_depends_on_it(study):
     result = snakemake(study, "results/table.tsv", "-n", "--forcerun", "rerank", "--quiet", "rules")
     jobs = result.stdout + result.stderr
