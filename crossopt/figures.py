@@ -1,7 +1,9 @@
-"""Figures for the paper: training dynamics from trainer logs, and results across epochs.
+"""Figures for the paper: training dynamics from trainer logs, and optimizer differences
+across epochs.
 
-Reading (`read_trainer_state`, `training_summary`) is kept apart from drawing (`plot_*`),
-so a change of plot style never touches the numbers. Figures are PDFs sized for one IEEE
+Reading (`read_trainer_state`, `training_summary`, `epoch_differences`,
+`difference_intervals`) is kept apart from drawing (`draw_*`, `plot_*`), so a change of
+plot style never touches the numbers. Figures are PDFs sized for one IEEE
 column, with TrueType-embedded STIX fonts (pdf.fonttype 42) to match the Times body text.
 """
 
@@ -17,8 +19,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from crossopt.paper import (MEASURE_LABELS, ResultRow, format_number,  # noqa: E402
-                            latex_escape, rerankers, unique_in_order)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from crossopt.paper import (MEASURE_LABELS, MEASURES, ResultRow, format_number,  # noqa: E402
+                            latex_escape, matched_differences, unique_in_order)
 
 COLUMN_WIDTH_IN = 3.45  # IEEEtran conference column (3.5in) less a hair for rounding
 STYLE = {
@@ -38,7 +42,11 @@ STYLE = {
     "savefig.pad_inches": 0.02,
 }
 OPTIMIZER_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
-MODEL_MARKERS = ("o", "s", "^", "D", "v")
+# One colour and marker per measure (Okabe-Ito: distinguishable in colour-blind vision
+# and, with the markers, in greyscale print).
+MEASURE_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+MEASURE_MARKERS = ("o", "s", "^", "D", "v", "P")
+PANELS_PER_ROW = 3
 
 
 @dataclass(frozen=True)
@@ -129,56 +137,150 @@ def _wide_range(histories: Mapping[str, History], field: str) -> bool:
     return min(values) > 0 and max(values) / min(values) > 100
 
 
-def plot_epoch_curves(rows: Sequence[ResultRow], measures: Sequence[str],
-                      output: str | Path,
-                      intervals: Mapping[tuple, tuple[float, float]] | None = None) -> None:
-    """One panel per measure: value against epoch, a line per model and optimizer.
+@dataclass(frozen=True)
+class EpochDifferences:
+    """Candidate minus reference optimizer per model, measure and epoch: all the epochs
+    figure draws, read from the results rows (and, for computed results, the statistics).
 
-    `intervals` maps (model, optimizer, epoch, measure) to a confidence interval of the
-    value (computed results); each is drawn as an error bar, and the lines are spread a
-    little along the epoch axis so that bars of the same epoch do not hide each other.
+    `series` maps (model, measure) to ((epoch, difference), ...) in epoch order;
+    `intervals` maps (model, epoch, measure) to the bootstrap interval of that difference,
+    and is empty for reported results.
     """
-    runs = rerankers(rows)
-    models = unique_in_order(r.model for r in runs)
-    optimizers = unique_in_order(r.optimizer for r in runs)
-    lines = [(m, o) for m in models for o in optimizers]
-    dodge = 0.06 if intervals else 0.0
+
+    reference: str
+    candidate: str
+    models: tuple[str, ...]
+    measures: tuple[str, ...]
+    series: Mapping[tuple[str, str], tuple[tuple[int, float], ...]]
+    intervals: Mapping[tuple[str, int, str], tuple[float, float]]
+
+    @property
+    def extent(self) -> float:
+        """The largest absolute value the figure must show: differences and interval ends."""
+        values = [abs(d) for points in self.series.values() for _, d in points]
+        values += [abs(v) for interval in self.intervals.values() for v in interval]
+        return max(values, default=0.0)
+
+
+def epoch_differences(rows: Sequence[ResultRow], *, reference: str, candidate: str,
+                      measures: Sequence[str] = MEASURES,
+                      intervals: Mapping[tuple[str, int, str], tuple[float, float]] | None = None,
+                      ) -> EpochDifferences:
+    """Every matched (model, epoch) difference of the table, per model and measure.
+
+    The differences are `crossopt.paper.matched_differences`, the same numbers as the
+    difference table. With `intervals` (computed results), every plotted difference must
+    have one; a missing interval means the statistics and the table disagree.
+    """
+    diffs = matched_differences(rows, reference, candidate, measures)
+    if not diffs:
+        raise ValueError(f"no model has both {reference!r} and {candidate!r} rows at the same "
+                         f"epoch: nothing to plot")
+    models = tuple(unique_in_order(d.model for d in diffs))
+    series = {(m, measure): tuple((d.epoch, d.delta) for d in diffs
+                                  if d.model == m and d.measure == measure)
+              for m in models for measure in measures}
+    kept = {}
+    if intervals:
+        for d in diffs:
+            key = (d.model, d.epoch, d.measure)
+            if key not in intervals:
+                raise ValueError(f"no interval for the {candidate} - {reference} difference of "
+                                 f"{key}")
+            kept[key] = tuple(intervals[key])
+    return EpochDifferences(reference, candidate, models, tuple(measures), series, kept)
+
+
+def difference_intervals(optimizer_tests: Mapping) -> dict[tuple[str, int, str], tuple[float, float]]:
+    """(model, epoch, measure) -> bootstrap interval of candidate minus reference.
+
+    `optimizer_tests` is `StudyStatistics.optimizer_tests`, keyed by the candidate's cell
+    (model, candidate, epoch, measure); each test's interval is of the paired per-query
+    differences, so it is the interval of exactly the difference the figure draws.
+    """
+    return {(model, epoch, measure): (t.ci_low, t.ci_high)
+            for (model, _, epoch, measure), t in optimizer_tests.items()}
+
+
+def symmetric_limit(data: EpochDifferences, threshold: float | None = None) -> float:
+    """Half the y-range shared by all panels: every value and interval end, and the noise
+    band, with a margin; never zero, so that a table of ties still draws."""
+    extent = max(data.extent, threshold or 0.0)
+    return 1.12 * extent if extent > 0 else 0.01
+
+
+def draw_epoch_differences(data: EpochDifferences, *, threshold: float | None = None):
+    """Small multiples: one panel per model, candidate minus reference against epoch.
+
+    Every panel shows one line per measure, a zero line and, with `threshold`, a grey band
+    of +-threshold (differences the paper counts as ties). All panels share one y-range,
+    symmetric around zero and containing every value, so that the panels compare and no
+    truncated axis inflates a small difference. With intervals (computed results), each
+    point gets the bootstrap interval of its paired difference as an error bar, and the
+    measures are spread a little along the epoch axis so bars of one epoch do not hide
+    each other. (The per-system intervals of the means are not drawn: two runs on the same
+    queries are correlated, so intervals of the two means say little about their
+    difference.)
+
+    Returns the open figure; `plot_epoch_differences` saves and closes it.
+    """
+    n = len(data.models)
+    cols = min(n, PANELS_PER_ROW)
+    rows = -(-n // cols)
+    epochs = sorted({e for points in data.series.values() for e, _ in points})
+    dodge = 0.07 if data.intervals else 0.0
+    limit = symmetric_limit(data, threshold)
+    label = f"{data.candidate} \N{MINUS SIGN} {data.reference}"
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(measures), figsize=(COLUMN_WIDTH_IN, 1.9), squeeze=False)
-        for ax, measure in zip(axes[0], measures):
-            for marker, model in zip(MODEL_MARKERS, models):
-                for color, optimizer in zip(OPTIMIZER_COLORS, optimizers):
-                    own = sorted((r for r in runs if r.model == model and r.optimizer == optimizer),
-                                 key=lambda r: r.epoch)
-                    if not own:
-                        continue
-                    shift = (lines.index((model, optimizer)) - (len(lines) - 1) / 2) * dodge
-                    x = [r.epoch + shift for r in own]
-                    y = [r.values[measure] for r in own]
-                    style = "-" if optimizer == optimizers[0] else "--"
-                    ax.plot(x, y, color=color, marker=marker, markersize=3.5, linestyle=style)
-                    if intervals:
-                        low, high = zip(*(intervals[(model, optimizer, r.epoch, measure)]
-                                          for r in own))
-                        ax.errorbar(x, y, yerr=[[max(0.0, v - lo) for v, lo in zip(y, low)],
-                                                [max(0.0, hi - v) for v, hi in zip(y, high)]],
-                                    fmt="none", ecolor=color, elinewidth=0.6, capsize=1.2,
-                                    capthick=0.6, alpha=0.8)
-            ax.set_title(MEASURE_LABELS[measure], pad=3)
+        fig, axes = plt.subplots(rows, cols, figsize=(COLUMN_WIDTH_IN, 0.35 + 1.55 * rows),
+                                 sharex=True, sharey=True, squeeze=False)
+        for ax in axes.flat[n:]:
+            ax.set_visible(False)
+        for ax, model in zip(axes.flat, data.models):
+            if threshold:
+                ax.axhspan(-threshold, threshold, color="0.9", linewidth=0, zorder=0,
+                           label="_noise band")
+            ax.axhline(0.0, color="0.25", linewidth=0.6, zorder=1, label="_zero")
+            for i, (measure, color, marker) in enumerate(zip(data.measures, MEASURE_COLORS,
+                                                              MEASURE_MARKERS)):
+                points = data.series[(model, measure)]
+                if not points:
+                    continue
+                shift = (i - (len(data.measures) - 1) / 2) * dodge
+                x = [e + shift for e, _ in points]
+                y = [d for _, d in points]
+                ax.plot(x, y, color=color, marker=marker, markersize=3, linewidth=0.9,
+                        label=MEASURE_LABELS[measure], zorder=3)
+                if data.intervals:
+                    low, high = zip(*(data.intervals[(model, e, measure)] for e, _ in points))
+                    ax.errorbar(x, y, yerr=[[max(0.0, v - lo) for v, lo in zip(y, low)],
+                                            [max(0.0, hi - v) for v, hi in zip(y, high)]],
+                                fmt="none", ecolor=color, elinewidth=0.6, capsize=1.2,
+                                capthick=0.6, alpha=0.8, zorder=2)
+            ax.set_title(model, pad=3, fontsize=7)
+            ax.set_xticks(epochs)
+            ax.set_xlim(epochs[0] - 0.4, epochs[-1] + 0.4)
+            ax.set_ylim(-limit, limit)
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=5, symmetric=True))
+            ax.grid(True, axis="y", linewidth=0.3, alpha=0.5)
+            ax.tick_params(length=2, pad=1.5)
+        for ax in axes[-1]:
             ax.set_xlabel("Epoch")
-            ax.set_xticks(sorted({r.epoch for r in runs}))
-            ax.grid(True, linewidth=0.3, alpha=0.5)
-        _legend(fig, models, optimizers)
-        fig.tight_layout(pad=0.3, w_pad=0.8, rect=(0, 0, 1, 0.80))
+        for ax in axes[:, 0]:
+            ax.set_ylabel(label)
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", ncol=PANELS_PER_ROW, frameon=False,
+                   bbox_to_anchor=(0.5, 1.0), handlelength=1.8, columnspacing=1.2,
+                   borderaxespad=0.1)
+        top = 1 - 0.33 / fig.get_figheight()
+        fig.tight_layout(pad=0.3, w_pad=0.5, h_pad=0.6, rect=(0, 0, 1, top))
+    return fig
+
+
+def plot_epoch_differences(data: EpochDifferences, output: str | Path, *,
+                           threshold: float | None = None) -> None:
+    """Draw the epochs figure and save it as a PDF (TrueType fonts, see STYLE)."""
+    fig = draw_epoch_differences(data, threshold=threshold)
+    with plt.rc_context(STYLE):
         fig.savefig(output)
-        plt.close(fig)
-
-
-def _legend(fig, models: Sequence[str], optimizers: Sequence[str]) -> None:
-    """Markers name models, colours and line styles name optimizers: one shared legend."""
-    handles = [plt.Line2D([], [], color="0.3", marker=m, linestyle="none", markersize=3.5,
-                          label=name) for m, name in zip(MODEL_MARKERS, models)]
-    handles += [plt.Line2D([], [], color=c, linestyle="-" if i == 0 else "--", label=name)
-                for i, (c, name) in enumerate(zip(OPTIMIZER_COLORS, optimizers))]
-    fig.legend(handles=handles, loc="upper center", ncol=min(len(handles), 3), frameon=False,
-               bbox_to_anchor=(0.5, 1.0), handlelength=1.8, columnspacing=1.0)
+    plt.close(fig)

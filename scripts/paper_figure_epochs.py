@@ -1,4 +1,4 @@
-"""Snakemake script: headline measures against epoch, one line per model and optimizer."""
+"""Snakemake script: candidate minus reference optimizer against epoch, one panel per model."""
 
 import logging
 from typing import TYPE_CHECKING
@@ -10,18 +10,26 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(table: str, output: str, *, config: dict | None = None,
+def main(table: str, output: str, *, config: dict, significance: str | None = None,
          means: str | None = None) -> None:
-    """With `means` (computed results), each point gets its bootstrap interval over queries."""
+    """Every measure of the table; with `significance` and `means` (computed results), each
+    difference gets the bootstrap interval of its paired per-query differences."""
     rows = paper.read_results(table)
-    measures = (paper.PRIMARY_MEASURE, "MRR@10")
-    intervals = paper.mean_intervals(paper.read_means(means), config) if means else None
-    figures.plot_epoch_curves(rows, measures, output, intervals=intervals)
-    logging.info("plotted %s to %s (intervals from %s)", table, output, means)
+    reference, candidate = paper.compared_optimizers(config["optimizers"])
+    intervals = None
+    if significance is not None:
+        stats = paper.load_statistics(significance, means, config)
+        paper.check_statistics(stats, rows, reference=reference, candidate=candidate)
+        intervals = figures.difference_intervals(stats.optimizer_tests)
+    data = figures.epoch_differences(rows, reference=reference, candidate=candidate,
+                                     intervals=intervals)
+    figures.plot_epoch_differences(data, output, threshold=config["paper"]["noise_threshold"])
+    logging.info("plotted %s - %s from %s to %s (intervals from %s)", candidate, reference,
+                 table, output, significance)
 
 
 if __name__ == "__main__":
     with log_to(snakemake.log[0]):
         inputs = dict(snakemake.input.items())
-        main(inputs["table"], snakemake.output[0],
-             config=snakemake.params.config, means=inputs.get("means"))
+        main(inputs["table"], snakemake.output[0], config=snakemake.params.config,
+             significance=inputs.get("significance"), means=inputs.get("means"))

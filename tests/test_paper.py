@@ -755,11 +755,15 @@ def test_p_values_and_effect_sizes_are_printed_consistently():
 
 def test_epoch_figure_with_intervals(tmp_path, computed_table):
     rows = paper.read_results(computed_table)
-    _, means = write_statistics(tmp_path, rows)
-    intervals = paper.mean_intervals(paper.read_means(means), computed_config())
-    assert intervals[("MiniLM-L12-H384", "Lion", 1, "NDCG@10")] == pytest.approx((0.56, 0.65))
+    significance, means = write_statistics(tmp_path, rows)
+    stats = paper.load_statistics(significance, means, computed_config())
+    intervals = figures.difference_intervals(stats.optimizer_tests)
+    # write_statistics puts each interval at diff - 0.03 .. diff + 0.04 (Lion - AdamW).
+    assert intervals[("MiniLM-L12-H384", 1, "NDCG@10")] == pytest.approx((-0.02, 0.05))
+    data = figures.epoch_differences(rows, reference="AdamW", candidate="Lion",
+                                     intervals=intervals)
     out = tmp_path / "epochs.pdf"
-    figures.plot_epoch_curves(rows, ("NDCG@10", "MRR@10"), out, intervals=intervals)
+    figures.plot_epoch_differences(data, out, threshold=0.01)
     assert out.read_bytes().startswith(b"%PDF")
 
 
@@ -848,7 +852,9 @@ def test_training_figure_is_a_truetype_pdf_and_summary_states_end_points(tmp_pat
 
 def test_epoch_figure(tmp_path, computed_table):
     out = tmp_path / "epochs.pdf"
-    figures.plot_epoch_curves(paper.read_results(computed_table), ("NDCG@10", "MRR@10"), out)
+    data = figures.epoch_differences(paper.read_results(computed_table), reference="AdamW",
+                                     candidate="Lion")
+    figures.plot_epoch_differences(data, out)
     assert out.read_bytes().startswith(b"%PDF")
 
 
