@@ -202,18 +202,18 @@ def difference_intervals(optimizer_tests: Mapping) -> dict[tuple[str, int, str],
             for (model, _, epoch, measure), t in optimizer_tests.items()}
 
 
-def symmetric_limit(data: EpochDifferences, threshold: float | None = None) -> float:
-    """Half the y-range shared by all panels: every value and interval end, and the noise
-    band, with a margin; never zero, so that a table of ties still draws."""
-    extent = max(data.extent, threshold or 0.0)
-    return 1.12 * extent if extent > 0 else 0.01
+def symmetric_limit(data: EpochDifferences) -> float:
+    """Half the y-range shared by all panels: every value and interval end, with a margin;
+    never zero, so that a table of ties still draws."""
+    return 1.12 * data.extent if data.extent > 0 else 0.01
 
 
-def draw_epoch_differences(data: EpochDifferences, *, threshold: float | None = None):
+def draw_epoch_differences(data: EpochDifferences):
     """Small multiples: one panel per model, candidate minus reference against epoch.
 
-    Every panel shows one line per measure, a zero line and, with `threshold`, a grey band
-    of +-threshold (differences the paper counts as ties). All panels share one y-range,
+    Every panel shows one line per measure and a zero line; no band marks "ties", because
+    no one threshold fits measures of different resolution (crossopt.paper_analysis). All
+    panels share one y-range,
     symmetric around zero and containing every value, so that the panels compare and no
     truncated axis inflates a small difference. With intervals (computed results), each
     point gets the bootstrap interval of its paired difference as an error bar, and the
@@ -229,7 +229,7 @@ def draw_epoch_differences(data: EpochDifferences, *, threshold: float | None = 
     rows = -(-n // cols)
     epochs = sorted({e for points in data.series.values() for e, _ in points})
     dodge = 0.07 if data.intervals else 0.0
-    limit = symmetric_limit(data, threshold)
+    limit = symmetric_limit(data)
     label = f"{data.candidate} \N{MINUS SIGN} {data.reference}"
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(rows, cols, figsize=(COLUMN_WIDTH_IN, 0.35 + 1.55 * rows),
@@ -237,9 +237,6 @@ def draw_epoch_differences(data: EpochDifferences, *, threshold: float | None = 
         for ax in axes.flat[n:]:
             ax.set_visible(False)
         for ax, model in zip(axes.flat, data.models):
-            if threshold:
-                ax.axhspan(-threshold, threshold, color="0.9", linewidth=0, zorder=0,
-                           label="_noise band")
             ax.axhline(0.0, color="0.25", linewidth=0.6, zorder=1, label="_zero")
             for i, (measure, color, marker) in enumerate(zip(data.measures, MEASURE_COLORS,
                                                               MEASURE_MARKERS)):
@@ -277,10 +274,9 @@ def draw_epoch_differences(data: EpochDifferences, *, threshold: float | None = 
     return fig
 
 
-def plot_epoch_differences(data: EpochDifferences, output: str | Path, *,
-                           threshold: float | None = None) -> None:
+def plot_epoch_differences(data: EpochDifferences, output: str | Path) -> None:
     """Draw the epochs figure and save it as a PDF (TrueType fonts, see STYLE)."""
-    fig = draw_epoch_differences(data, threshold=threshold)
+    fig = draw_epoch_differences(data)
     with plt.rc_context(STYLE):
         fig.savefig(output)
     plt.close(fig)

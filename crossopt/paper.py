@@ -570,7 +570,7 @@ _OTHER_MODULES = {
         "BASELINE_FAMILY", "BASELINE_SYSTEM", "CANDIDATE_KEY", "MARK_ABOVE", "MARK_BELOW",
         "MARK_OPTIMIZER", "MEANS_COLUMNS", "SIGNIFICANCE_COLUMNS", "TEST_NAMES", "PairedTest",
         "StudyStatistics", "SystemMean", "cell_key", "cell_marks", "check_statistics",
-        "effect_clause", "load_statistics", "mean_intervals", "optimizer_family", "p_clause",
+        "effect_clause", "load_statistics", "optimizer_family", "p_clause",
         "read_means", "read_significance", "significance_macros", "significance_summary",
         "significance_text", "significance_verdict", "system_row", "table_columns"),
     "paper_tables": (

@@ -203,17 +203,6 @@ def cell_key(row: ResultRow, column: str) -> Cell:
     return (row.model, row.optimizer, row.epoch, column)
 
 
-def mean_intervals(means: Iterable[SystemMean], config: Mapping) -> dict[Cell, tuple[float, float]]:
-    """Bootstrap interval of every system's mean, keyed like the table's cells."""
-    columns = table_columns(config)
-    out = {}
-    for m in means:
-        model, optimizer, epoch = system_row(m.system, config)
-        for column in columns.get((m.testset, m.measure), []):
-            out[(model, optimizer, epoch, column)] = (m.ci_low, m.ci_high)
-    return out
-
-
 @dataclass(frozen=True)
 class StudyStatistics:
     """The per-query statistics behind a computed paper, keyed to results-table cells."""

@@ -23,7 +23,7 @@ def main(table: str, output: str, *, config: dict, significance: str | None = No
         intervals = figures.difference_intervals(stats.optimizer_tests)
     data = figures.epoch_differences(rows, reference=reference, candidate=candidate,
                                      intervals=intervals)
-    figures.plot_epoch_differences(data, output, threshold=config["paper"]["noise_threshold"])
+    figures.plot_epoch_differences(data, output)
     logging.info("plotted %s - %s from %s to %s (intervals from %s)", candidate, reference,
                  table, output, significance)
 

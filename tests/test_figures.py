@@ -63,7 +63,7 @@ def measure_lines(ax) -> dict:
 def test_epoch_figure_plots_candidate_minus_reference_from_the_rows(rows):
     data = figures.epoch_differences(rows, reference="Ref", candidate="Cand")
     assert data.models == MODELS and data.measures == paper.MEASURES
-    fig = figures.draw_epoch_differences(data, threshold=0.01)
+    fig = figures.draw_epoch_differences(data)
     try:
         panels = [ax for ax in fig.axes if ax.get_visible()]
         assert [ax.get_title() for ax in panels] == list(MODELS)
@@ -92,22 +92,22 @@ def test_epoch_figure_plots_candidate_minus_reference_from_the_rows(rows):
         plt.close(fig)
 
 
-def test_epoch_figure_y_range_covers_intervals_and_noise_band(rows):
+def test_epoch_figure_y_range_covers_every_interval(rows):
     intervals = {(m, e, measure): (d - 0.03, d + 0.08)
                  for (m, measure), per_epoch in expected_differences(rows).items()
                  for e, d in per_epoch.items()}
     data = figures.epoch_differences(rows, reference="Ref", candidate="Cand",
                                      intervals=intervals)
-    fig = figures.draw_epoch_differences(data, threshold=0.01)
+    fig = figures.draw_epoch_differences(data)
     try:
         low, high = fig.axes[0].get_ylim()
         assert low == pytest.approx(-high) and high >= 0.05 + 0.08
     finally:
         plt.close(fig)
-    # A table of near ties still shows the whole noise band.
+    # A table of near ties still gets a y-range that holds its values.
     gamma = [r for r in rows if r.model in ("BM25", "Gamma")]
     tiny = figures.epoch_differences(gamma, reference="Ref", candidate="Cand")
-    assert figures.symmetric_limit(tiny, threshold=0.01) >= 0.01
+    assert 0 < tiny.extent <= figures.symmetric_limit(tiny)
     del intervals[("Alpha", 2, "MAP")]
     with pytest.raises(ValueError, match="no interval"):
         figures.epoch_differences(rows, reference="Ref", candidate="Cand", intervals=intervals)
@@ -121,7 +121,7 @@ def test_difference_intervals_come_from_the_paired_tests():
 def test_epoch_figure_pdf_embeds_every_font_and_none_is_type3(rows, tmp_path):
     data = figures.epoch_differences(rows, reference="Ref", candidate="Cand")
     out = tmp_path / "epochs.pdf"
-    figures.plot_epoch_differences(data, out, threshold=0.01)
+    figures.plot_epoch_differences(data, out)
     pdf = out.read_bytes()
     assert pdf.startswith(b"%PDF") and b"/Type3" not in pdf and b"/FontFile2" in pdf
     if shutil.which("pdffonts") is None:

@@ -763,7 +763,7 @@ def test_epoch_figure_with_intervals(tmp_path, computed_table):
     data = figures.epoch_differences(rows, reference="AdamW", candidate="Lion",
                                      intervals=intervals)
     out = tmp_path / "epochs.pdf"
-    figures.plot_epoch_differences(data, out, threshold=0.01)
+    figures.plot_epoch_differences(data, out)
     assert out.read_bytes().startswith(b"%PDF")
 
 
