@@ -1037,7 +1037,7 @@ def test_default_config_builds_the_paper_from_the_researcher_files(tmp_path):
     assert not (tmp_path / "results" / "models").exists()  # nothing was trained
     info = pdf_info(pdf)
     assert info["Title"].strip() == ("Lion or AdamW for Cross-Encoder Rerankers? A Reproducibility "
-                                     "Study on TREC Deep Learning 2019")
+                                     "Study on TREC DL 2019")
     assert info["Author"].strip() == "Anonymous Authors"  # paper.authors is unset
     assert "Anonymous Authors" in pdf_text(pdf, 1)
     assert "withheld" in text  # paper.repository_url is unset
