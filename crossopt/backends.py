@@ -339,7 +339,9 @@ class ModalSession:
                 return call.get(timeout=self.poll_seconds)
             except OutputExpiredError as error:
                 raise CallExpired(f"Modal no longer holds the result of call {call_id}") from error
-            except PollTimeout:
+            except (TimeoutError, PollTimeout):
+                # modal 1.6's FunctionCall.get raises the built-in TimeoutError when the
+                # result is not there yet (modal/_functions.py, poll_function).
                 print(f"{_now()} waiting for Modal call {call_id} ({(time.monotonic() - start) / 60:.0f} min)",
                       flush=True)
 

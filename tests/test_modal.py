@@ -458,3 +458,34 @@ def test_local_run_dir_resumes_same_run_and_restarts_changed_one(tmp_path):
     assert changed != first and not first.exists()  # stale checkpoints removed
     train.write_bytes(b"other pairs")
     assert local_run_dir(tmp_path / "work", {**settings, "learning_rate": 2e-5}, spec, [], train, heldout, 12) != changed
+
+
+def test_waiting_on_a_call_polls_until_its_result_is_in(monkeypatch, capsys):
+    """ModalSession.wait against the exceptions modal 1.6's FunctionCall.get raises: the
+    built-in TimeoutError while the call runs, OutputExpiredError once the result is gone.
+    (The Modal client itself cannot be reached here; FunctionCall.from_id is replaced.)"""
+    from modal.exception import OutputExpiredError
+
+    from crossopt.backends import CallExpired, ModalSession
+
+    class Call:
+        def __init__(self, outcomes):
+            self.outcomes, self.timeouts = list(outcomes), []
+
+        def get(self, timeout=None):
+            self.timeouts.append(timeout)
+            outcome = self.outcomes.pop(0)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+
+    running = Call([TimeoutError(), TimeoutError(), {"summary": "done"}])
+    monkeypatch.setattr(modal.FunctionCall, "from_id", lambda call_id: running)
+    session = ModalSession({**SECTION, "poll_seconds": 5}, "training")
+    assert session.wait("fc-1") == {"summary": "done"}
+    assert running.timeouts == [5.0, 5.0, 5.0]
+    assert capsys.readouterr().out.count("waiting for Modal call fc-1") == 2
+    gone = Call([OutputExpiredError()])
+    monkeypatch.setattr(modal.FunctionCall, "from_id", lambda call_id: gone)
+    with pytest.raises(CallExpired, match="fc-2"):
+        session.wait("fc-2")
