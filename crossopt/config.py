@@ -293,6 +293,11 @@ def is_index_path(index: str) -> bool:
     return "/" in index or index.startswith(".")
 
 
+def is_lucene_index(path: str | Path) -> bool:
+    """Whether `path` is a folder holding a Lucene index (a segments_* file)."""
+    return Path(path).is_dir() and any(Path(path).glob("segments_*"))
+
+
 def local_path_problems(config: dict, base: str | Path = ".") -> list[str]:
     """Local files the enabled test sets need that do not exist, one problem per path.
 
@@ -318,7 +323,7 @@ def local_path_problems(config: dict, base: str | Path = ".") -> list[str]:
         index = (spec.get("retrieval") or {}).get("index", "local")
         if is_index_path(index):
             folder = base / index
-            if not folder.is_dir() or not any(folder.glob("segments_*")):
+            if not is_lucene_index(folder):
                 problems.append(f"'testsets.{key}.retrieval.index': {folder} is not a Lucene index folder "
                                 "(no segments_* file; README, \"The BM25 index\", says how to get one)")
         if spec.get("topics_file") and not (base / spec["topics_file"]).is_file():

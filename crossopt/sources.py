@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 import pandas as pd
 
@@ -29,7 +28,7 @@ from crossopt.data import (
     needed_ids,
     select_rows_by_id,
 )
-from crossopt.config import is_index_path
+from crossopt.config import is_index_path, is_lucene_index
 from crossopt.trec import read_qrels
 
 MSMARCO_TRAINING_DATASET = "sentence-transformers/msmarco"
@@ -131,7 +130,7 @@ def open_local_index(path: str | os.PathLike):
     """A searcher on a local Lucene index; a missing folder is an error, never a prebuilt-name lookup."""
     from pyserini.search.lucene import LuceneSearcher
 
-    if not Path(path).is_dir() or not any(Path(path).glob("segments_*")):
+    if not is_lucene_index(path):
         raise FileNotFoundError(f"no Lucene index at {path}")
     return LuceneSearcher(str(path))
 

@@ -219,11 +219,10 @@ def make_evaluator(spec: dict, heldout: pd.DataFrame, batch_size: int, seed: int
     from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
 
     if spec["type"] == "nanobeir":
-        from .sources import nanobeir_evaluator
+        from .sources import NANOBEIR_DATASET, nanobeir_evaluator
 
         revision = spec.get("revision")
-        return nanobeir_evaluator(spec["datasets"], batch_size,
-                                  spec.get("dataset_id", "sentence-transformers/NanoBEIR-en"),
+        return nanobeir_evaluator(spec["datasets"], batch_size, spec.get("dataset_id", NANOBEIR_DATASET),
                                   None if revision in (None, "unpinned") else revision)
     samples = heldout_reranking_samples(heldout, spec["negatives"], spec["max_queries"], seed)
     return CrossEncoderRerankingEvaluator(samples=samples, name="heldout", batch_size=batch_size, write_csv=False)

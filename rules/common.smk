@@ -97,7 +97,7 @@ def index_argument(wildcards):
 def local_index(wildcards):
     """The Lucene index folder a test set is searched in, as an input (none for a prebuilt name)."""
     index = index_argument(wildcards)
-    return index if index.startswith("results/indexes/") or is_index_path(index) else []
+    return index if is_index_path(index) else []  # results/indexes/<key> has a slash too
 
 
 def candidate_inputs(wildcards):
