@@ -278,7 +278,21 @@ def require_secret(name: str | None, lookup: Callable[[str], object] | None = No
         raise BackendError(MISSING_SECRET_MESSAGE.format(name=name)) from error
 
 
-class ModalSession:
+class _SessionSettings:
+    """What both sessions take from the `modal` section (defaults filled in)."""
+
+    def _take(self, settings: dict) -> None:
+        from .modal_app import deployment_fingerprint
+
+        self.settings = settings
+        self.volume_name = settings["volume"]
+        self.mount_path = settings["mount_path"]
+        self.gpu = {which: settings[which]["gpu"] for which in ("train", "rerank")}
+        self.deployment = deployment_fingerprint(settings)
+        self.download_checkpoints = bool(settings["download_checkpoints"])
+
+
+class ModalSession(_SessionSettings):
     """The deployed app, its functions called by name (`with ModalSession(section, stage) as session:`).
 
     No app is started here: the functions run in the deployment of `modal.app`, so a job
@@ -288,15 +302,10 @@ class ModalSession:
     def __init__(self, section: dict | None, stage: str):
         import modal
 
-        from .modal_app import deployment_fingerprint, modal_settings
+        from .modal_app import modal_settings
 
         self.stage = stage
-        self.settings = modal_settings(section)
-        self.volume_name = self.settings["volume"]
-        self.mount_path = self.settings["mount_path"]
-        self.gpu = {which: self.settings[which]["gpu"] for which in ("train", "rerank")}
-        self.deployment = deployment_fingerprint(self.settings)
-        self.download_checkpoints = bool(self.settings["download_checkpoints"])
+        self._take(modal_settings(section))
         self.poll_seconds = float(self.settings["poll_seconds"])
         self.store = ModalVolumeStore(modal.Volume.from_name(self.volume_name, create_if_missing=True))
 
@@ -346,19 +355,16 @@ class ModalSession:
                       flush=True)
 
 
-class LocalVolumeSession:
+class LocalVolumeSession(_SessionSettings):
     """The Modal functions' bodies run here (`Function.local()`) on a folder standing in for the Volume."""
 
     def __init__(self, root: str | Path, section: dict | None = None):
-        from .modal_app import build_app, deployment_fingerprint
+        from .modal_app import build_app
 
         self.root = Path(root)
         self.handle = build_app(section)
         self.store = LocalDirStore(self.root)
-        self.volume_name = self.handle.settings["volume"]
-        self.gpu = {which: self.handle.settings[which]["gpu"] for which in ("train", "rerank")}
-        self.deployment = deployment_fingerprint(self.handle.settings)
-        self.download_checkpoints = bool(self.handle.settings["download_checkpoints"])
+        self._take(self.handle.settings)
         self.spawned: list[str] = []
 
     def __enter__(self):

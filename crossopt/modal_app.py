@@ -448,9 +448,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def deploy(config_files: list[str]) -> str:
-    """Deploy the app of these config files' `modal` section; returns its deployment fingerprint."""
-    settings = modal_settings(deploy_section(config_files))
+def deploy(settings: dict) -> str:
+    """Deploy the app of a `modal` section (with defaults filled in); returns its deployment fingerprint."""
     handle = build_app(settings)
     with modal.enable_output():
         handle.app.deploy(name=settings["app"])
@@ -468,12 +467,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fingerprint", action="store_true",
                         help="print the deployment fingerprint of this checkout and config, deploy nothing")
     args = parser.parse_args(argv)
+    settings = modal_settings(deploy_section(args.configfile))
     if args.fingerprint:
-        print(deployment_fingerprint(modal_settings(deploy_section(args.configfile))))
+        print(deployment_fingerprint(settings))
         return 0
-    fingerprint = deploy(args.configfile)
-    print(f"deployed Modal app {modal_settings(deploy_section(args.configfile))['app']!r}, "
-          f"deployment {fingerprint}")
+    print(f"deployed Modal app {settings['app']!r}, deployment {deploy(settings)}")
     return 0
 
 
