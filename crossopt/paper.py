@@ -481,7 +481,9 @@ def _system(row: ResultRow) -> str:
            f"{format_number(row.epoch, style='int')}"
 
 
-def _join(items: Sequence[str]) -> str:
+def _join(items: Iterable[str]) -> str:
+    """'a', 'a and b', 'a, b, and c'."""
+    items = list(items)
     if len(items) <= 2:
         return " and ".join(items)
     return ", ".join(items[:-1]) + ", and " + items[-1]
@@ -509,14 +511,6 @@ def result_macros(rows: Sequence[ResultRow], *, reference: str, candidate: str) 
     macros["BestPrimaryValue"] = format_number(best[0].values[PRIMARY_MEASURE])
     macros["BestPrimarySystem"] = _join([_system(r) for r in best])
     return macros
-
-
-def _baseline_sentence(runs: Sequence[ResultRow], base: ResultRow) -> str:
-    label = MEASURE_LABELS[PRIMARY_MEASURE]
-    above = sum(1 for r in runs if r.values[PRIMARY_MEASURE] > base.values[PRIMARY_MEASURE])
-    return (f"The BM25 candidate ranking scores {format_number(base.values[PRIMARY_MEASURE])} "
-            f"{label}; {_count(above)} of the "
-            f"{format_number(len(runs), style='int')} reranked runs score higher.")
 
 
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .paper import (MEASURE_LABELS, PRIMARY_MEASURE, ResultRow,
+from .paper import (MEASURE_LABELS, PRIMARY_MEASURE, ResultRow, _count, _join, baseline,
                     SCHEDULER_LABELS, format_number, latex_escape, matched_differences,
                     measure_testsets, protocol_facts, rerankers, unique_in_order)
 
@@ -52,10 +53,6 @@ def query_counts(evaluations: Iterable[str | Path]) -> dict[str, int | None]:
 
 def _fmt(value: float, digits: int = 4, signed: bool = True) -> str:
     return format_number(value, digits=digits, signed=signed)
-
-
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values)
 
 
 def resolution_paragraph(n_rank: int, n_mrr: int | None, *, ranking_name: str, mrr_name: str,
@@ -104,7 +101,7 @@ def model_differences(rows: Sequence[ResultRow], reference: str, candidate: str,
     diffs = matched_differences(rows, reference, candidate, measures)
     out = {}
     for model in unique_in_order(d.model for d in diffs):
-        out[model] = _mean([d.delta for d in diffs if d.model == model])
+        out[model] = statistics.fmean(d.delta for d in diffs if d.model == model)
     return out
 
 
@@ -173,15 +170,6 @@ def learning_rate_paragraph(rows: Sequence[ResultRow], runs: Mapping, model_keys
                  f"changes with the model, and the learning rate changes only together with the "
                  f"model.")
     return text
-
-
-def _join(items: Sequence[str]) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    if len(items) == 2:
-        return f"{items[0]} and {items[1]}"
-    return ", ".join(items[:-1]) + f", and {items[-1]}"
 
 
 def epoch_paragraph(rows: Sequence[ResultRow], *, reference: str, candidate: str) -> str:
@@ -288,18 +276,27 @@ def conclusion_finding(rows: Sequence[ResultRow], runs: Mapping, model_keys: Map
             f"{latex_escape(worst)} to {_fmt(ranking[best])} with {latex_escape(best)}.")
 
 
+def baseline_sentence(rows: Sequence[ResultRow]) -> str:
+    """Where the BM25 ranking the rerankers start from stands ('' without a BM25 row)."""
+    base = baseline(rows)
+    if base is None or base.values[PRIMARY_MEASURE] is None:
+        return ""
+    runs = rerankers(rows)
+    above = sum(1 for r in runs if r.values[PRIMARY_MEASURE] > base.values[PRIMARY_MEASURE])
+    return (f"The BM25 candidate ranking scores {format_number(base.values[PRIMARY_MEASURE])} "
+            f"{MEASURE_LABELS[PRIMARY_MEASURE]}; {_count(above)} of the "
+            f"{format_number(len(runs), style='int')} reranked runs score higher.")
+
+
 def analysis_text(rows: Sequence[ResultRow], config: Mapping, runs: Mapping,
                   counts: Mapping[str, int | None], *, reference: str, candidate: str,
-                  per_query: bool, baseline_sentence: str = "") -> str:
+                  per_query: bool) -> str:
     """The results section's analysis paragraphs (generated/comparison.tex)."""
     facts = protocol_facts(config)
     ranking_key, mrr_key = measure_testsets(config)
-    keys = _optimizer_keys(config, reference, candidate)
-    model_keys = {config["models"][key]["name"]: key for key in config["models"]}
+    keys, model_keys = _keys(config, reference, candidate)
     n_rank = counts.get(ranking_key)
-    paragraphs = []
-    if baseline_sentence:
-        paragraphs.append(baseline_sentence)
+    paragraphs = [baseline_sentence(rows)]
     if n_rank:
         paragraphs.append(resolution_paragraph(n_rank, counts.get(mrr_key), per_query=per_query,
                                                ranking_name=facts["ranking_name"],
@@ -314,18 +311,18 @@ def analysis_text(rows: Sequence[ResultRow], config: Mapping, runs: Mapping,
     return "\n\n".join(p for p in paragraphs if p) + "\n"
 
 
-def _optimizer_keys(config: Mapping, reference: str, candidate: str) -> tuple[str, str]:
-    """Config keys of the reference and candidate optimizers, from their display names."""
+def _keys(config: Mapping, reference: str, candidate: str) -> tuple[tuple[str, str], dict[str, str]]:
+    """Config keys of the (reference, candidate) optimizers, from their display names, and
+    each model's display name -> its config key."""
     names = {spec["name"]: key for key, spec in config["optimizers"].items()}
-    return names[reference], names[candidate]
+    return (names[reference], names[candidate]), {spec["name"]: key for key, spec in config["models"].items()}
 
 
 def finding_macros(rows: Sequence[ResultRow], config: Mapping, runs: Mapping, *,
                    reference: str, candidate: str) -> dict[str, str]:
     """\\Headline (abstract) and \\ConclusionFinding (conclusion)."""
     facts = protocol_facts(config)
-    keys = _optimizer_keys(config, reference, candidate)
-    model_keys = {config["models"][key]["name"]: key for key in config["models"]}
+    keys, model_keys = _keys(config, reference, candidate)
     return {
         "Headline": headline(rows, runs, model_keys, reference=reference, candidate=candidate,
                              candidate_key=keys[1], ranking_name=facts["ranking_name"]),
@@ -334,5 +331,5 @@ def finding_macros(rows: Sequence[ResultRow], config: Mapping, runs: Mapping, *,
     }
 
 
-__all__ = ["analysis_text", "epoch_paragraph", "finding_macros", "headline",
+__all__ = ["analysis_text", "baseline_sentence", "epoch_paragraph", "finding_macros", "headline",
            "learning_rate_paragraph", "model_differences", "query_counts", "resolution_paragraph"]

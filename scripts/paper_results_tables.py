@@ -25,9 +25,6 @@ def main(table: str, results_tex: str, differences_tex: str, analysis_tex: str,
     reference, candidate = paper.compared_optimizers(config["optimizers"])
     facts = paper.protocol_facts(config)
     stats = None
-    base = paper.baseline(rows)
-    baseline_sentence = (paper._baseline_sentence(paper.rerankers(rows), base)
-                         if base is not None and base.values[paper.PRIMARY_MEASURE] is not None else "")
     if significance is not None:
         stats = paper.load_statistics(significance, means, config)
         paper.check_statistics(stats, rows, reference=reference, candidate=candidate)
@@ -37,7 +34,7 @@ def main(table: str, results_tex: str, differences_tex: str, analysis_tex: str,
                                                 stats=stats),
         analysis_tex: paper_analysis.analysis_text(
             rows, config, runs, paper_analysis.query_counts(evaluations), reference=reference,
-            candidate=candidate, per_query=stats is not None, baseline_sentence=baseline_sentence),
+            candidate=candidate, per_query=stats is not None),
         significance_tex: (paper.significance_text(stats, rows, reference=reference,
                                                    candidate=candidate)
                            if stats is not None else
