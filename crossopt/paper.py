@@ -313,6 +313,11 @@ def protocol_facts(config: Mapping) -> dict[str, object]:
     }
 
 
+def trained_pairs(data: Mapping) -> int:
+    """The pairs a run trains on: crossopt.data holds the first `heldout` shuffled pairs out."""
+    return _require(data, "pairs", "data") - data.get("heldout", 0)
+
+
 def config_macros(config: Mapping, runs: Mapping) -> dict[str, str]:
     """Macros for every configured setting the prose mentions (so none is retyped).
 
@@ -334,9 +339,7 @@ def config_macros(config: Mapping, runs: Mapping) -> dict[str, str]:
         "BatchSize": format_number(_require(training, "batch_size", "training"), style="int"),
         "NumPairs": format_number(_require(data, "pairs", "data"), style="int"),
         "NumHeldout": format_number(_require(data, "heldout", "data"), style="int"),
-        # crossopt.data holds the first `heldout` shuffled pairs out; the rest are trained on.
-        "NumTrainPairs": format_number(_require(data, "pairs", "data") - _require(data, "heldout", "data"),
-                                       style="int"),
+        "NumTrainPairs": format_number(trained_pairs(data), style="int"),
         "WarmupRatio": format_number(_require(training, "warmup_ratio", "training"), style="auto"),
         "Precision": "bf16" if _require(training, "bf16", "training") else "fp32",
         "RelLevel": format_number(facts["relevance_level"], style="int"),

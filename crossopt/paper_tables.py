@@ -9,7 +9,8 @@ from pathlib import Path
 
 from .paper import (_COMPARED_SETTINGS, MEASURE_LABELS, MRR_MEASURES, RANKING_MEASURES,
                     SCHEDULER_LABELS, ResultRow, _require, baseline, best_cells, format_number,
-                    latex_escape, matched_differences, rerankers, unique_in_order)
+                    latex_escape, matched_differences, rerankers, trained_pairs,
+                    unique_in_order)
 from .paper_stats import MARK_OPTIMIZER, StudyStatistics, _interval, cell_key, cell_marks
 
 # --------------------------------------------------------------------------- tables
@@ -178,8 +179,7 @@ def hyperparameter_table(config: Mapping, software: Mapping[str, str] | None = N
         negatives = "one per positive (triplets)"
     rows = [("Batch size", format_number(batch, style="int")), ("Epochs", format_number(epochs, style="int"))]
     if "pairs" in data:  # hub and smoke pairs; a BEIR split's count is known only once it is read
-        pairs, heldout = data["pairs"], data.get("heldout", 0)
-        trained = pairs - heldout  # crossopt.data: the first `heldout` shuffled pairs are held out
+        pairs, heldout, trained = data["pairs"], data.get("heldout", 0), trained_pairs(data)
         per_epoch = math.ceil(trained / batch)
         total = per_epoch * epochs
         rows += [
