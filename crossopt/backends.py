@@ -102,9 +102,12 @@ def run_fingerprint(settings: dict, model_spec: dict, seed: int, input_keys: dic
     while a changed setting or input starts a fresh folder instead of resuming a
     checkpoint trained with other settings.
     """
-    payload = json.dumps({"settings": settings, "model": model_spec, "seed": seed, "inputs": input_keys},
-                         sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return json_digest({"settings": settings, "model": model_spec, "seed": seed, "inputs": input_keys})[:16]
+
+
+def json_digest(value) -> str:
+    """SHA-256 of a JSON-able value, independent of key order."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def parse_gpu(gpu: str) -> tuple[str, int]:
@@ -419,7 +422,7 @@ def call_function(session: Session, which: str, request: dict, record: str | Pat
     (a training call resumes from its newest checkpoint on the Volume).
     """
     request = {**request, "deployment": session.deployment}
-    key = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    key = json_digest(request)[:24]
     record = Path(record) if record else None
     call_id = None
     if record and record.is_file():
