@@ -190,6 +190,45 @@ def _study_trainer_class():
     return StudyTrainer
 
 
+def _progress_callback(batch_size: int, name: str):
+    """A TrainerCallback that logs one progress line per logging step (the job's log).
+
+    The trainer's own progress bar is off (it floods captured logs); this line gives
+    step, epoch, loss, learning rate, pairs/s since the start and the time left, so a
+    user following logs/train/... sees how far a training job is.
+    """
+    import logging
+    import time
+
+    from transformers import TrainerCallback
+
+    log = logging.getLogger("crossopt.train")
+
+    class ProgressLog(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start, self.first_step = time.monotonic(), state.global_step
+            log.info("%s: training %d steps of %d pairs (from step %d)", name, state.max_steps, batch_size,
+                     state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs or "loss" not in logs:
+                return
+            done = state.global_step - self.first_step
+            elapsed = time.monotonic() - self.start
+            rate = done * batch_size / elapsed if elapsed > 0 else float("nan")
+            left = (state.max_steps - state.global_step) * elapsed / done if done else float("nan")
+            log.info("%s: step %d/%d (%.0f%%), epoch %.2f, loss %.4f, lr %.3g, %.1f pairs/s, about %.0f s left",
+                     name, state.global_step, state.max_steps, 100 * state.global_step / max(state.max_steps, 1),
+                     state.epoch or 0.0, logs["loss"], logs.get("learning_rate", float("nan")), rate, left)
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            shown = {k: v for k, v in (metrics or {}).items() if k == args.metric_for_best_model or k == "eval_loss"}
+            log.info("%s: evaluated after epoch %.0f: %s", name, state.epoch or 0.0,
+                     ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+
+    return ProgressLog()
+
+
 def heldout_reranking_samples(heldout: pd.DataFrame, negatives: int, max_queries: int, seed: int) -> list[dict]:
     """Reranking samples for the offline per-epoch evaluator.
 
@@ -352,6 +391,7 @@ def train_cross_encoder(
         evaluator=evaluator,
         run_settings=settings,
     )
+    trainer.add_callback(_progress_callback(settings["batch_size"], args.run_name))
     # 6. train (resuming from the newest complete checkpoint, if any)
     existing = checkpoint_epochs(work_dir) if resume else {}
     resume_from = str(existing[max(existing)]) if existing else None

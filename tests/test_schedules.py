@@ -90,6 +90,24 @@ def test_logged_learning_rate_follows_the_named_schedule(schedule, tiny_inputs, 
         assert rate == pytest.approx(expected_rate(schedule, step - 1), rel=1e-6, abs=1e-12), (schedule, step)
 
 
+def test_training_logs_a_progress_line_per_logging_step(tiny_inputs, tmp_path, caplog):
+    """The job's log says how far a training is: step, loss, learning rate, pairs/s, time left."""
+    import logging
+
+    settings = {**tiny_inputs["settings"], "scheduler": "constant", "logging_steps": 10}
+    with caplog.at_level(logging.INFO, logger="crossopt.train"):
+        train_cross_encoder(settings, str(tiny_inputs["base"]), tiny_inputs["train"], tiny_inputs["heldout"],
+                            tmp_path / "work", [tmp_path / "epoch1"], tmp_path / "state.json", SEED)
+    lines = [r.getMessage() for r in caplog.records if r.name == "crossopt.train"]
+    steps = [line for line in lines if ": step " in line]
+    # logging_first_step plus every 10th step of 40
+    assert [int(line.split(": step ")[1].split("/")[0]) for line in steps] == [1, 10, 20, 30, 40]
+    assert all(f"/{STEPS} (" in line and "pairs/s" in line and "s left" in line for line in steps)
+    assert steps[-1].split(": step ")[1].startswith(f"{STEPS}/{STEPS} (100%)")
+    assert f"training {STEPS} steps" in lines[0]
+    assert any("evaluated after epoch 1" in line for line in lines)
+
+
 class RecordStepRates(TrainerCallback):
     """The learning rate the trainer's own optimizer held at each optimizer step."""
 
