@@ -421,6 +421,8 @@ def switches(config: Mapping, runs: Mapping, rows: Sequence[ResultRow]) -> dict[
         "nanobeir": reported or training.get("evaluator", {}).get("type") == "nanobeir",
         # The researcher's reported runs ran on Modal (brief); computed ones say so in config.
         "modal": reported or training.get("backend") == "modal",
+        # Published figures for the same queries (paper.reference_points), cited in the results.
+        "referencepoints": bool(paper.get("reference_points")),
     }
 
 
@@ -574,7 +576,7 @@ _OTHER_MODULES = {
         "SOFTWARE", "TRAINER_MAX_GRAD_NORM", "difference_table", "hyperparameter_table",
         "models_table", "results_table", "software_versions"),
     "paper_build": (
-        "build_pdf", "latex_problems", "pdf_sentences", "repeated_sentences", "stage_sources"),
+        "build_pdf", "latex_problems", "lost_spaces", "pdf_sentences", "repeated_sentences", "stage_sources"),
 }
 
 

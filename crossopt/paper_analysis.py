@@ -56,8 +56,13 @@ def _fmt(value: float, digits: int = 4, signed: bool = True) -> str:
 
 
 def resolution_paragraph(n_rank: int, n_mrr: int | None, *, ranking_name: str, mrr_name: str,
-                         per_query: bool) -> str:
-    """How finely the measures resolve a change, and the standard-error scale on n queries."""
+                         per_query: bool, borrowed: Mapping | None = None) -> str:
+    """How finely the measures resolve a change, and the standard-error scale on n queries.
+
+    `borrowed` (crossopt.replication.single_seed_difference_sd) is the s_d measured in the
+    SciFact replication; without per-query values of its own, the paragraph uses it as an
+    explicitly assumed scale.
+    """
     steps = 10 * n_rank
     text = (
         f"The measures do not register change on one scale. On the "
@@ -86,11 +91,42 @@ def resolution_paragraph(n_rank: int, n_mrr: int | None, *, ranking_name: str, m
     if per_query:
         text += (" The workflow keeps per-query values, so $s_d$ is measured for every "
                  "comparison and the tests of \\cref{sec:stats} use it.")
-    else:
+    elif borrowed is None:
         text += (" The researcher's files hold no per-query values, so $s_d$, and with it the "
                  "uncertainty of every difference discussed below, is unknown. We therefore "
                  "describe sizes and directions of differences and call none of them "
                  "significant.")
+    else:
+        sd = float(borrowed["sd"])
+        se = sd / math.sqrt(n_rank)
+        text += (
+            f" The researcher's files hold no per-query values, so $s_d$ of these runs is "
+            f"unknown. The controlled replication (\\cref{{sec:replication}}) measures it for "
+            f"the same kind of comparison, one {latex_escape(borrowed['candidate'])} run against one "
+            f"{latex_escape(borrowed['reference'])} run of the same seed: over its "
+            f"{format_number(int(borrowed['n_queries']), style='int')} "
+            f"{latex_escape(borrowed['testset_name'])} queries, the per-query nDCG@10 difference has "
+            f"$s_d = {format_number(sd, digits=3)}$ ({_seed_clause(borrowed)}). If the runs compared here "
+            f"vary as much per query, an assumption across collections and models, the standard "
+            f"error of an nDCG@10 difference over "
+            f"{format_number(n_rank, style='int')} queries is about {format_number(se, digits=3)}, and "
+            f"only differences beyond about {format_number(2 * se, digits=3)} would stand out. We "
+            f"use that scale to read the differences below but call none of them significant: "
+            f"without the per-query values, no test can be run.")
+    return text
+
+
+def _seed_clause(borrowed: Mapping) -> str:
+    """Which seeds the borrowed s_d comes from, and which were left out because a run failed."""
+    seeds = [format_number(s, style="int") for s in borrowed["seeds"]]
+    if borrowed.get("all_seeds_failed"):
+        return (f"mean over {format_number(len(seeds), style='word')} seeds, in each of which a run never "
+                f"trained, so this overstates the spread of two trained runs")
+    text = (f"seed {seeds[0]}" if len(seeds) == 1
+            else f"mean over {format_number(len(seeds), style='word')} seeds, {_join(seeds)}")
+    if borrowed.get("excluded"):
+        text += (f"; seeds at which a run never trained, {_join([format_number(s, style='int') for s in borrowed['excluded']])}, "
+                 f"are left out")
     return text
 
 
@@ -288,19 +324,91 @@ def baseline_sentence(rows: Sequence[ResultRow]) -> str:
             f"{format_number(len(runs), style='int')} reranked runs score higher.")
 
 
+REFERENCE_COLUMNS = ("system", "description", "testset", "measure", "value", "cite", "source")
+
+
+def read_reference_points(path: str | Path) -> list[dict]:
+    """Published figures for this study's test queries (data/reference/points.tsv).
+
+    Every line must have the seven columns and a value in [0, 1]; an error names file and
+    line. These are cited, never recomputed, and the paper labels them so.
+    """
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines or tuple(lines[0].split("\t")) != REFERENCE_COLUMNS:
+        raise ValueError(f"{path}:1: header must be {'<TAB>'.join(REFERENCE_COLUMNS)!r}")
+    points = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != len(REFERENCE_COLUMNS) or not all(f.strip() for f in fields):
+            raise ValueError(f"{path}:{number}: expected {len(REFERENCE_COLUMNS)} non-empty "
+                             f"tab-separated fields, got {len(fields)}")
+        point = dict(zip(REFERENCE_COLUMNS, (f.strip() for f in fields)))
+        try:
+            point["value"] = float(point["value"])
+        except ValueError:
+            raise ValueError(f"{path}:{number}: value {point['value']!r} is not a number") from None
+        if not 0 <= point["value"] <= 1:
+            raise ValueError(f"{path}:{number}: value {point['value']} is not a fraction in [0, 1] "
+                             f"(write 0.7430, not 74.30)")
+        if point["measure"] not in MEASURE_LABELS:
+            raise ValueError(f"{path}:{number}: unknown measure {point['measure']!r} "
+                             f"(one of {', '.join(MEASURE_LABELS)})")
+        points.append(point)
+    return points
+
+
+def reference_paragraph(rows: Sequence[ResultRow], points: Sequence[Mapping], config: Mapping,
+                        n_queries: int | None) -> str:
+    """Where the runs stand against published figures for the same queries ('' if none apply).
+
+    Only points for the test set and measure that fill a column of the table are used;
+    each is named as published and cited, since the workflow does not reproduce it.
+    """
+    columns = config["table"]["columns"]
+    usable = [p for p in points if p["measure"] in columns
+              and columns[p["measure"]]["testset"] == p["testset"]]
+    if not usable:
+        return ""
+    runs = rerankers(rows)
+    parts, counts = [], []
+    for point in usable:
+        label = MEASURE_LABELS[point["measure"]]
+        parts.append(f"{point['description']} scores {format_number(point['value'])} {label}"
+                     f"~\\cite{{{point['cite']}}}")
+        values = [r.values[point["measure"]] for r in runs if r.values[point["measure"]] is not None]
+        above, name = sum(1 for v in values if v > point["value"]), latex_escape(point["system"])
+        if above == len(values):
+            counts.append(f"all {format_number(above, style='int')} runs score above {name}")
+        elif above == 0:
+            counts.append(f"none scores above {name}")
+        else:
+            counts.append(f"{format_number(above, style='int')} of the "
+                          f"{format_number(len(values), style='int')} runs score above {name}")
+    queries = (f" for the same {format_number(n_queries, style='int')} queries" if n_queries else "")
+    published = ", and ".join(parts) if len(parts) == 2 else _join(parts)  # long clauses want the comma
+    return (f"Published figures{queries} of {protocol_facts(config)['ranking_name']} place these "
+            f"numbers; the workflow does not reproduce them, and the candidate lists behind them need "
+            f"not be those reranked here. {published[0].upper()}{published[1:]}. In "
+            f"\\cref{{tab:results}}, {_join(counts)}.")
+
+
 def analysis_text(rows: Sequence[ResultRow], config: Mapping, runs: Mapping,
                   counts: Mapping[str, int | None], *, reference: str, candidate: str,
-                  per_query: bool) -> str:
+                  per_query: bool, borrowed: Mapping | None = None,
+                  reference_points: Sequence[Mapping] = ()) -> str:
     """The results section's analysis paragraphs (generated/comparison.tex)."""
     facts = protocol_facts(config)
     ranking_key, mrr_key = measure_testsets(config)
     keys, model_keys = _keys(config, reference, candidate)
     n_rank = counts.get(ranking_key)
-    paragraphs = [baseline_sentence(rows)]
+    paragraphs = [baseline_sentence(rows), reference_paragraph(rows, reference_points, config, n_rank)]
     if n_rank:
         paragraphs.append(resolution_paragraph(n_rank, counts.get(mrr_key), per_query=per_query,
                                                ranking_name=facts["ranking_name"],
-                                               mrr_name=facts["mrr_name"]))
+                                               mrr_name=facts["mrr_name"], borrowed=borrowed))
     paragraphs.append(learning_rate_paragraph(rows, runs, model_keys, reference=reference,
                                               candidate=candidate, reference_key=keys[0],
                                               candidate_key=keys[1],

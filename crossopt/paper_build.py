@@ -49,6 +49,12 @@ def repeated_sentences(text: str, min_words: int = 13) -> list[str]:
     return [sentence for sentence, count in seen.items() if count > 1]
 
 
+def lost_spaces(text: str) -> list[str]:
+    """Places in a PDF's text where a sentence runs into the next without a space
+    ("them.Because"): the mark of a LaTeX switch that swallowed the line end before it."""
+    return re.findall(r"\b[a-z]+[.;:,][A-Z][a-z]+\b", text)
+
+
 def stage_sources(source_root: Path, sources: Iterable[str | Path], generated: Iterable[str | Path],
                   build_dir: Path) -> None:
     """Copy LaTeX sources (keeping their paths below source_root) and generated files

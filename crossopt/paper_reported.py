@@ -176,11 +176,12 @@ def conclusion_changes(brief_rows, output_rows, config: Mapping) -> str:
     n = format_number(len(outputs), style="int")
     text = []
     if flips:
-        listed = [f"{MEASURE_LABELS[m]} of {latex_escape(model)} at epoch "
-                  f"{format_number(e, style='int')}" for model, e, m in flips]
+        # Counts per model; the reconciliation appendix shows every cell behind them.
+        per_model = [f"{format_number(sum(k[0] == model for k in flips), style='int')} for {latex_escape(model)}"
+                     for model in paper.unique_in_order(k[0] for k in flips)]
         text.append(f"Between the brief's table and the outputs, the sign of {cand} minus "
                     f"{ref} changes in {format_number(len(flips), style='int')} of the {n} "
-                    f"matched differences: {paper._join(listed)}.")
+                    f"matched differences ({paper._join(per_model)}).")
     else:
         text.append(f"The sign of {cand} minus {ref} is the same in the brief's table and in "
                     f"the outputs for all {n} matched differences.")

@@ -29,12 +29,16 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .paper import format_number, latex_escape, macro_name
+from .paper import _join, format_number, latex_escape, macro_name
 from .stats import seed_summary
 
 MEASURES = [("ndcg_cut_10", "nDCG@10"), ("recip_rank_10", "MRR@10"), ("map", "MAP"), ("recall_10", "R@10"),
             ("P_10", "P@10")]
 PREFIX = "Repl"
+# A run "stayed at chance" when its mean logged training loss over the last epoch is within
+# this fraction of ln 2, the binary cross-entropy of a constant prediction on balanced pairs.
+CHANCE_LOSS = math.log(2)
+STUCK_MARGIN = 0.02
 
 
 def _json(path: Path) -> dict:
@@ -57,13 +61,21 @@ def training_summary(state: dict) -> dict:
     if final is None:
         raise ValueError("trainer_state.json has no final training summary (train_runtime)")
     steps = [e for e in history if "loss" in e and "eval_loss" not in e and "train_runtime" not in e]
+    epochs = round(float(final.get("epoch", state.get("epoch", 1))))
+    last_epoch = [float(e["loss"]) for e in steps if float(e["epoch"]) > epochs - 1]
     return {
         "seconds": float(final["train_runtime"]),
         "pairs_per_second": float(final["train_samples_per_second"]),
         "steps": int(state["global_step"]),
         "final_loss": float(steps[-1]["loss"]) if steps else math.nan,
         "mean_loss": float(final.get("train_loss", math.nan)),
+        "last_epoch_loss": float(np.mean(last_epoch)) if last_epoch else math.nan,
     }
+
+
+def stayed_at_chance(last_epoch_loss: float) -> bool:
+    """Whether a run's last-epoch training loss never left the loss of a constant prediction."""
+    return last_epoch_loss >= (1 - STUCK_MARGIN) * CHANCE_LOSS
 
 
 def training_curves(state: dict) -> pd.DataFrame:
@@ -116,6 +128,7 @@ def replication_numbers(root: str | Path, config: Mapping, model: str | None = N
         states = {s: _json(root / "models" / model / optim / f"seed{s}" / "trainer_state.json") for s in seeds}
         per_seed = [training_summary(state) for state in states.values()]
         training[optim] = {key: _summary([r[key] for r in per_seed]) for key in per_seed[0]}
+        training[optim]["stuck_seeds"] = [s for s, r in zip(states, per_seed) if stayed_at_chance(r["last_epoch_loss"])]
         curves[optim] = {s: training_curves(state) for s, state in states.items()}
         settings = run_settings(config, model, optim)
         training[optim]["learning_rate"] = settings["learning_rate"]
@@ -142,6 +155,53 @@ def replication_numbers(root: str | Path, config: Mapping, model: str | None = N
     provenance = root / "provenance.json"
     numbers["provenance"] = _json(provenance) if provenance.exists() else None
     return numbers
+
+
+def single_seed_difference_sd(root: str | Path, config: Mapping, measure: str = "ndcg_cut_10",
+                              model: str | None = None, testset: str | None = None) -> dict:
+    """The spread of one seed's per-query difference between the two optimizers.
+
+    For each seed s, d_q = candidate_s(q) - reference_s(q) on the last epoch's test
+    queries; `sd` is the mean over seeds of the sample standard deviation of d_q. This is
+    the s_d of a comparison of two single-seed runs, as each of the main study's
+    comparisons is (its runs have one seed each), so the main paper can borrow it as an
+    uncertainty scale (crossopt.paper_analysis.resolution_paragraph).
+
+    Seeds at which either run stayed at chance (`stayed_at_chance`, read from the runs'
+    trainer_state.json where it exists) are left out: the main study's runs all trained,
+    and a failed run against a trained one would inflate the spread. `excluded` lists them;
+    if no seed is left, every seed is used and `all_seeds_failed` says so.
+    """
+    root = Path(root)
+    model = model or next(iter(config["models"]))
+    testset = testset or next(iter(config["testsets"]))
+    reference, candidate = list(config["optimizers"])[:2]
+    folders = {o: root / "eval" / model / o for o in (reference, candidate)}
+    seeds = sorted(set(_seeds(folders[reference])) & set(_seeds(folders[candidate])))
+    if not seeds:
+        raise FileNotFoundError(f"{folders[reference]}: no seeds shared with {candidate}")
+    last = _epochs(folders[reference] / f"seed{seeds[0]}")[-1]
+
+    def failed(optim: str, seed: int) -> bool:
+        state = root / "models" / model / optim / f"seed{seed}" / "trainer_state.json"
+        return state.exists() and stayed_at_chance(training_summary(_json(state))["last_epoch_loss"])
+
+    excluded = [s for s in seeds if failed(reference, s) or failed(candidate, s)]
+    used = [s for s in seeds if s not in excluded] or seeds
+    sds, n_queries = [], None
+    for seed in used:
+        per = {o: _json(folders[o] / f"seed{seed}" / f"epoch{last}" / f"{testset}.json")["per_query"]
+               for o in (reference, candidate)}
+        if set(per[reference]) != set(per[candidate]):
+            raise ValueError(f"seed {seed}: the two optimizers' evaluations cover different queries")
+        qids = sorted(per[reference])
+        d = np.array([per[candidate][q][measure] - per[reference][q][measure] for q in qids])
+        sds.append(float(np.std(d, ddof=1)))
+        n_queries = len(qids)
+    return {"sd": float(np.mean(sds)), "per_seed": sds, "n_queries": n_queries, "seeds": used, "excluded": excluded,
+            "all_seeds_failed": len(excluded) == len(seeds), "epoch": last,
+            "measure": measure, "reference": config["optimizers"][reference]["name"],
+            "candidate": config["optimizers"][candidate]["name"], "testset_name": config["testsets"][testset]["name"]}
 
 
 def find_test(numbers: dict, family: str, system_a: str, system_b: str, measure: str) -> dict:
@@ -188,16 +248,20 @@ def macros(numbers: dict) -> dict[str, str]:
     put(format_number(len(numbers["seeds"]), style="word"), "seed count")
     put(", ".join(format_number(s, style="int") for s in numbers["seeds"]), "seed list")
     put(format_number(len(numbers["epochs"]), style="word"), "epoch count")
+    put("epoch" if len(numbers["epochs"]) == 1 else "epochs", "epoch noun")
     data, setup = numbers["data"], numbers["setup"]
     for key in ("training_queries", "heldout_queries", "training_pairs", "training_positives",
                 "negatives_per_positive", "negative_depth", "heldout_depth", "candidate_depth"):
         put(format_number(data[key], style="int"), key.replace("_", " "))
+    put("negative" if data["negatives_per_positive"] == 1 else "negatives", "negative noun")
     for key in ("max_length", "batch_size", "depth"):
         put(format_number(setup[key], style="int"), key.replace("_", " "))
     put(format_number(setup["warmup_ratio"], style="auto"), "warmup")
     put(format_number(setup["k1"], style="auto"), "bm k one")
     put(format_number(setup["b"], style="auto"), "bm b")
-    recipe_seeds = sorted({int(r["seed"]) for r in numbers["recipe"] or [] if str(r.get("seed", "")).isdigit()})
+    # The TSV's seed column is empty on BM25 rows, so pandas reads it as floats (12.0) with NaNs.
+    recipe_seeds = sorted({int(float(r["seed"])) for r in numbers["recipe"] or []
+                           if str(r.get("seed", "")).strip() not in ("", "nan")})
     put(", ".join(format_number(s, style="int") for s in recipe_seeds) or "--", "recipe seed")
     for m, label in MEASURES:
         put(format_number(numbers["bm25"][m], digits=4), "bm", m)
@@ -211,6 +275,9 @@ def macros(numbers: dict) -> dict[str, str]:
         put(format_number(t["seconds"]["mean"], digits=0), optim, "train seconds")
         put(format_number(t["steps"]["mean"], style="int"), optim, "steps")
         put(format_number(t["final_loss"]["mean"], digits=3), optim, "final loss")
+        stuck = t["stuck_seeds"]
+        put(format_number(len(stuck), style="word"), optim, "stuck runs")
+        put(_join([format_number(s, style="int") for s in stuck]) or "none", optim, "stuck seeds")
         for epoch, measures in numbers["runs"][optim].items():
             for m, _ in MEASURES:
                 put(_mean_sd(measures[m]), optim, "epoch", epoch, m)
@@ -218,6 +285,10 @@ def macros(numbers: dict) -> dict[str, str]:
     model, last = numbers["model"], numbers["epochs"][-1]
     base, other = numbers["optims"][0], numbers["optims"][1]
     put(format_number(last, style="int"), "last epoch")
+    put(format_number(CHANCE_LOSS, digits=3), "chance loss")
+    put(format_number(100 * STUCK_MARGIN, style="int"), "stuck margin")
+    put(bm25_verdict(numbers), "bm verdict")
+    put(conclusion_sentence(numbers), "conclusion finding")
     for m in ("ndcg_cut_10", "recip_rank_10"):
         row = find_test(numbers, f"{other}_vs_{base}", _label(model, other, last), _label(model, base, last), m)
         put(_difference_sentence(row, names[other], names[base]), "opt sentence", m)
@@ -231,11 +302,53 @@ def macros(numbers: dict) -> dict[str, str]:
     prov = numbers.get("provenance")
     if prov:
         put(format_number(prov["wall_seconds"] / 60, digits=1), "wall minutes")
-        put(format_number(prov["load_average"]["mean_1min"], digits=1), "load average")
-        put(latex_escape(prov["date"]), "date")
+        if prov.get("load_average"):
+            put(format_number(prov["load_average"]["mean_1min"], digits=1), "load average")
+        put(latex_escape(prov["date"][:10]), "date")  # the day; the time of day is in provenance.json
         put(latex_escape(prov["machine"]["cpu"]), "cpu")
         put(format_number(prov["machine"]["cores"], style="int"), "cores")
     return out
+
+
+def conclusion_sentence(numbers: dict) -> str:
+    """The replication's finding in one sentence for the main paper's conclusion (nDCG@10, last epoch)."""
+    model, last = numbers["model"], numbers["epochs"][-1]
+    base, other = numbers["optims"][0], numbers["optims"][1]
+    names = numbers["optim_names"]
+    row = find_test(numbers, f"{other}_vs_{base}", _label(model, other, last), _label(model, base, last),
+                    "ndcg_cut_10")
+    diff = float(row["diff"])
+    relation = "ahead of" if diff > 0 else "behind" if diff < 0 else "level with"
+    verdict = "significant" if row["significant"] == "yes" else "not significant"
+    text = (f"on SciFact, {latex_escape(names[other])} ended {format_number(abs(diff))} nDCG@10 {relation} "
+            f"{latex_escape(names[base])}, a {verdict} difference")
+    seeds = format_number(len(numbers["seeds"]), style="word")
+    stuck = [(len(numbers["training"][o]["stuck_seeds"]), names[o]) for o in numbers["optims"]]
+    if any(count for count, _ in stuck):
+        text += ", but " + _join([f"{format_number(count, style='word')} of {seeds} {latex_escape(name)} runs"
+                                  for count, name in stuck]) + " never trained"
+    best = max(numbers["runs"][o][last]["ndcg_cut_10"]["mean"] for o in numbers["optims"])
+    if best < numbers["bm25"]["ndcg_cut_10"]:
+        text += ", and neither optimizer's rerankers reached BM25 on average"
+    return text + "."
+
+
+def bm25_verdict(numbers: dict) -> str:
+    """One sentence: where the fine-tuned rerankers stand against BM25 at the last epoch (nDCG@10)."""
+    model, last, bm = numbers["model"], numbers["epochs"][-1], numbers["bm25"]["ndcg_cut_10"]
+    means = {o: numbers["runs"][o][last]["ndcg_cut_10"]["mean"] for o in numbers["optims"]}
+    significant = {o: find_test(numbers, "vs_bm25", _label(model, o, last), "bm25", "ndcg_cut_10")["significant"]
+                   == "yes" for o in numbers["optims"]}
+    if all(m < bm for m in means.values()):
+        if all(significant.values()):
+            return ("Neither fine-tuned reranker reaches BM25: at the last epoch both are significantly below "
+                    "the ranking they reorder")
+        return "Neither fine-tuned reranker reaches BM25 at the last epoch, though not every gap is significant"
+    if all(m > bm for m in means.values()):
+        if all(significant.values()):
+            return "Both fine-tuned rerankers improve significantly on the BM25 ranking they reorder"
+        return "Both fine-tuned rerankers are above BM25 at the last epoch, though not every gain is significant"
+    return "At the last epoch one fine-tuned reranker is above BM25 and the other below it"
 
 
 def _difference_sentence(row: Mapping, name_a: str, name_b: str) -> str:
@@ -332,8 +445,8 @@ def training_figure(numbers: dict, output: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"pdf.fonttype": 42, "font.family": "STIXGeneral", "mathtext.fontset": "stix",
-                         "font.size": 8})
-    fig, axes = plt.subplots(1, 3, figsize=(7.0, 2.1))
+                         "font.size": 6.5})
+    fig, axes = plt.subplots(1, 3, figsize=(3.5, 1.55))  # one IEEE column
     colors = {numbers["optims"][0]: "#1f77b4", numbers["optims"][1]: "#d62728"}
     for optim, per_seed in numbers["curves"].items():
         for index, (seed, frame) in enumerate(sorted(per_seed.items())):
@@ -341,11 +454,13 @@ def training_figure(numbers: dict, output: str | Path) -> None:
             for ax, column in zip(axes, ("loss", "learning_rate", "grad_norm")):
                 ax.plot(frame["step"], frame[column], color=colors[optim], lw=0.8, alpha=0.75, label=label)
     for ax, title in zip(axes, ("training loss (BCE)", "learning rate (body)", "gradient norm")):
-        ax.set_title(title)
+        ax.set_title(title, fontsize=6.5)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3, lw=0.4)
     axes[1].set_yscale("log")
-    axes[0].legend(frameon=False)
+    axes[0].legend(frameon=False, fontsize=6)
+    for ax in axes:
+        ax.tick_params(labelsize=6, length=2, pad=1.5)
     fig.tight_layout()
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output)
@@ -361,6 +476,14 @@ def write_section(root: str | Path, config: Mapping, outputs: Mapping[str, str |
     text = "% Generated by crossopt/replication.py from " + str(root) + "; do not edit.\n"
     text += "\\newif\\ifreplprovenance\n" + ("\\replprovenancetrue\n" if numbers["provenance"] else "")
     text += "\\newif\\ifreplrecipe\n" + ("\\replrecipetrue\n" if numbers["recipe"] else "")
+    sampled = bool(numbers["provenance"] and numbers["provenance"].get("load_average"))
+    text += "\\newif\\ifreplload\n" + ("\\replloadtrue\n" if sampled else "")
+    last = numbers["epochs"][-1]
+    below = all(numbers["runs"][o][last]["ndcg_cut_10"]["mean"] < numbers["bm25"]["ndcg_cut_10"]
+                for o in numbers["optims"])
+    stuck = any(numbers["training"][o]["stuck_seeds"] for o in numbers["optims"])
+    text += "\\newif\\ifreplbelowbm\n" + ("\\replbelowbmtrue\n" if below else "")
+    text += "\\newif\\ifreplstuck\n" + ("\\replstucktrue\n" if stuck else "")
     text += "".join(f"\\newcommand{{\\{name}}}{{{value}}}\n" for name, value in values.items())
     atomic_write_text(outputs["macros"], text)
     atomic_write_text(outputs["results"], results_table(numbers))

@@ -289,6 +289,9 @@ def _paper_generated(wildcards):
     files.append("results/figures/epochs.pdf")
     if _paper_training_logs(wildcards):
         files.append("results/figures/training_curves.pdf")
+    if REPLICATION_ROOT:
+        # The SciFact replication section (rules/scifact.smk, rule replication_section).
+        files += list(REPLICATION_GENERATED.values())
     return files
 
 
@@ -303,6 +306,14 @@ def _paper_sources(wildcards):
                   + glob.glob(f"{PAPER_SOURCES}/sections/*.tex") + glob.glob(f"{PAPER_SOURCES}/figures/*.tex"))
 
 
+def _paper_reference_points(wildcards):
+    """paper.reference_points (relative to the Snakefile's folder), or nothing."""
+    path = config["paper"].get("reference_points")
+    if not path:
+        return []
+    return [path if os.path.isabs(path) else os.path.join(workflow.basedir, path)]
+
+
 # --- the replication section (rules/scifact.smk)
 
 REPLICATION_ROOT = config["paper"].get("replication")
@@ -314,7 +325,7 @@ def _replication_config():
         return config
     from crossopt.config import load_config
 
-    return load_config(os.path.join(REPLICATION_ROOT, "config.yaml"))
+    return load_config(os.path.join(_replication_root(), "config.yaml"))
 
 
 def _replication_inputs(wildcards):
@@ -330,5 +341,21 @@ def _replication_inputs(wildcards):
                              model=model, optim=OPTIMS, seed=SEEDS),
             "summary": "results/data/beir/summary.json",
         }
-    root = os.path.join(workflow.basedir, REPLICATION_ROOT) if not os.path.isabs(REPLICATION_ROOT) else REPLICATION_ROOT
+    root = _replication_root()
     return {"committed": sorted(glob.glob(f"{root}/**/*.json", recursive=True) + glob.glob(f"{root}/**/*.tsv", recursive=True))}
+
+
+def _paper_replication_scale(wildcards):
+    """The replication's files, for the s_d that reported results borrow (paper_analysis)."""
+    if not REPLICATION_ROOT or config["paper"]["results"] != "reported":
+        return {}
+    inputs = _replication_inputs(wildcards)
+    return {"replication": sorted({path for value in inputs.values()
+                                   for path in ([value] if isinstance(value, str) else value)})}
+
+
+def _replication_root():
+    """paper.replication as a path the scripts can open (relative to the Snakefile unless results/ or absolute)."""
+    if REPLICATION_ROOT == "results" or os.path.isabs(REPLICATION_ROOT):
+        return REPLICATION_ROOT
+    return os.path.join(workflow.basedir, REPLICATION_ROOT)

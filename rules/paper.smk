@@ -28,9 +28,13 @@ rule paper_macros:
 rule paper_results_tables:
     input:
         unpack(_paper_statistics),
+        # Reported results borrow the replication's per-query spread as an uncertainty scale.
+        unpack(_paper_replication_scale),
         table=_paper_results_table,
         # Their query counts give the measures' resolution (crossopt/paper_analysis.py).
         evaluations=table_evaluations(),
+        # Published figures for the same queries, cited and labelled as such (paper.reference_points).
+        reference_points=_paper_reference_points,
     output:
         results="results/paper/results_table.tex",
         differences="results/paper/difference_table.tex",
@@ -39,6 +43,8 @@ rule paper_results_tables:
     params:
         config=_paper_config,
         runs=_paper_runs,
+        replication=lambda wildcards, input: ({"root": _replication_root(), "config": _replication_config()}
+                                              if "replication" in input.keys() else None),
     log:
         "logs/paper/results_tables.log",
     conda:

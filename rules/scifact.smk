@@ -170,8 +170,7 @@ if REPLICATION_ROOT:
         output:
             **REPLICATION_GENERATED,
         params:
-            root=REPLICATION_ROOT if REPLICATION_ROOT == "results" or os.path.isabs(REPLICATION_ROOT)
-            else os.path.join(workflow.basedir, REPLICATION_ROOT),
+            root=_replication_root(),
             config=_replication_config(),
         log:
             "logs/paper/replication_section.log",
@@ -183,7 +182,8 @@ if REPLICATION_ROOT:
     rule replication_pdf:
         input:
             main=f"{PAPER_SOURCES}/replication.tex",
-            sources=[f"{PAPER_SOURCES}/sections/replication.tex", f"{PAPER_SOURCES}/references.bib"],
+            sources=[f"{PAPER_SOURCES}/sections/replication.tex", f"{PAPER_SOURCES}/sections/replication_recipe.tex",
+                     f"{PAPER_SOURCES}/references.bib"],
             generated=list(REPLICATION_GENERATED.values()),
         output:
             "paper/build/replication/replication.pdf",

@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crossopt import paper, paper_analysis
+from crossopt import paper, paper_analysis, replication as replication_section
 from crossopt.logs import log_to
 
 if TYPE_CHECKING:
@@ -13,17 +13,25 @@ if TYPE_CHECKING:
 
 def main(table: str, results_tex: str, differences_tex: str, analysis_tex: str,
          significance_tex: str, *, config: dict, runs: dict, evaluations: list[str],
-         significance: str | None = None, means: str | None = None) -> None:
+         significance: str | None = None, means: str | None = None,
+         replication: dict | None = None, reference_points: str | None = None) -> None:
     """`config` holds the sections in paper.PAPER_CONFIG_KEYS, `runs` the per-run settings,
     `evaluations` the evaluation JSONs the table was built from (their query counts).
 
     `significance` and `means` are the statistics files of computed results
     (results/stats/); without them (reported results) the tables carry no markers or
     intervals and the significance file holds only a comment.
+
+    `replication` ({"root", "config"} of the SciFact replication, or None) gives reported
+    results a measured per-query spread to state as an assumed uncertainty scale.
+    `reference_points` (data/reference/points.tsv, or None) holds published figures for
+    the same queries, cited in the analysis.
     """
     rows = paper.read_results(table)
     reference, candidate = paper.compared_optimizers(config["optimizers"])
     facts = paper.protocol_facts(config)
+    borrowed = (replication_section.single_seed_difference_sd(replication["root"], replication["config"])
+                if replication else None)
     stats = None
     if significance is not None:
         stats = paper.load_statistics(significance, means, config)
@@ -34,7 +42,10 @@ def main(table: str, results_tex: str, differences_tex: str, analysis_tex: str,
                                                 stats=stats),
         analysis_tex: paper_analysis.analysis_text(
             rows, config, runs, paper_analysis.query_counts(evaluations), reference=reference,
-            candidate=candidate, per_query=stats is not None),
+            candidate=candidate, per_query=stats is not None,
+            borrowed=borrowed,
+            reference_points=(paper_analysis.read_reference_points(reference_points)
+                              if reference_points else ())),
         significance_tex: (paper.significance_text(stats, rows, reference=reference,
                                                    candidate=candidate)
                            if stats is not None else
@@ -52,4 +63,6 @@ if __name__ == "__main__":
              snakemake.output.comparison, snakemake.output.significance,
              config=snakemake.params.config, runs=snakemake.params.runs,
              evaluations=list(snakemake.input.evaluations),
-             significance=inputs.get("significance"), means=inputs.get("means"))
+             significance=inputs.get("significance"), means=inputs.get("means"),
+             replication=snakemake.params.replication,
+             reference_points=snakemake.input.reference_points[0] if snakemake.input.reference_points else None)

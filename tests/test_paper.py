@@ -208,7 +208,9 @@ def test_switches():
     flags = paper.switches(CONFIG, runs_of(CONFIG), reported_rows())
     assert flags == {"toyresults": False, "baselinerow": False, "computedresults": False,
                      "severalseeds": False, "sharedsettings": True, "decayall": True,
-                     "bfsixteen": True, "modal": True, "nanobeir": True}
+                     "bfsixteen": True, "modal": True, "nanobeir": True, "referencepoints": False}
+    cited = {**CONFIG, "paper": {**CONFIG["paper"], "reference_points": "data/reference/points.tsv"}}
+    assert paper.switches(cited, runs_of(CONFIG), reported_rows())["referencepoints"]
     tuned = copy.deepcopy(CONFIG)
     tuned["overrides"] = {"minilm": {"lion": {"learning_rate": 5.0e-6}}}
     assert not paper.shared_settings(runs_of(tuned))
@@ -428,6 +430,62 @@ def test_headline_and_conclusion_state_the_finding_in_different_words():
     assert headline.startswith("Averaged over the epochs, Lion is ahead of AdamW in nDCG@10")
     assert "changed sign with the model" in conclusion
     assert not paper.repeated_sentences(headline + ". " + conclusion, min_words=8)
+
+
+REFERENCE_HEADER = "system\tdescription\ttestset\tmeasure\tvalue\tcite\tsource\n"
+
+
+def test_reference_points_are_cited_and_placed_against_every_run(tmp_path):
+    path = tmp_path / "points.tsv"
+    path.write_text(REFERENCE_HEADER
+                    + "BM25\tBM25 over the collection\tdl19\tNDCG@10\t0.5058\tlin2021pyserini\tregression\n"
+                    + "Mid\ta middle system\tdl19\tNDCG@10\t0.7\tsbert_ce_msmarco\tdocs\n"
+                    + "Other\tanother collection's figure\tscifact\tNDCG@10\t0.9\tthakur2021beir\tdocs\n",
+                    encoding="utf-8")
+    points = paper_analysis.read_reference_points(path)
+    rows = reported_rows()
+    text = paper_analysis.reference_paragraph(rows, points, CONFIG, 43)
+    runs = [r.values["NDCG@10"] for r in rows if not r.is_baseline]
+    above_mid = sum(v > 0.7 for v in runs)
+    assert 0 < above_mid < len(runs)
+    assert "for the same 43 queries of TREC DL 2019" in text and "does not reproduce them" in text
+    assert "BM25 over the collection scores 0.5058 nDCG@10~\\cite{lin2021pyserini}" in text
+    assert "a middle system scores 0.7000 nDCG@10~\\cite{sbert_ce_msmarco}" in text
+    assert f"all {len(runs)} runs score above BM25" in text
+    assert f"{above_mid} of the {len(runs)} runs score above Mid" in text
+    assert "Other" not in text and "0.9000" not in text  # not a test set of the table
+    only_other = [p for p in points if p["system"] == "Other"]
+    assert paper_analysis.reference_paragraph(rows, only_other, CONFIG, 43) == ""
+
+
+@pytest.mark.parametrize("line, message", [
+    ("BM25\tx\tdl19\tNDCG@10\t50.58\tkey\tsrc", "2: value 50.58 is not a fraction"),
+    ("BM25\tx\tdl19\tnDCG\t0.5\tkey\tsrc", "2: unknown measure 'nDCG'"),
+    ("BM25\tx\tdl19\tNDCG@10\thalf\tkey\tsrc", "2: value 'half' is not a number"),
+    ("BM25\tx\tdl19\tNDCG@10\t0.5\tkey", "2: expected 7 non-empty tab-separated fields"),
+])
+def test_reference_points_errors_name_file_and_line(tmp_path, line, message):
+    path = tmp_path / "points.tsv"
+    path.write_text(REFERENCE_HEADER + line + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(f"{path}:{message}")):
+        paper_analysis.read_reference_points(path)
+    path.write_text("system\tvalue\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=":1: header"):
+        paper_analysis.read_reference_points(path)
+
+
+def test_committed_reference_points_parse_and_cite_known_keys():
+    points = paper_analysis.read_reference_points(ROOT / "data" / "reference" / "points.tsv")
+    bib = (ROOT / "paper" / "references.bib").read_text(encoding="utf-8")
+    assert {p["system"] for p in points} >= {"BM25"}
+    for point in points:
+        assert "@" in bib and f"{{{point['cite']}," in bib, point["cite"]
+
+
+def test_lost_spaces_finds_sentences_glued_together():
+    text = "is not a source of any of them.Because the rate changed; see Fig. 2 and v1.1 data.\nNext"
+    assert paper.lost_spaces(text) == ["them.Because"]
+    assert paper.lost_spaces("e.g. a URL like https://example.org/Path and Section V.A.") == []
 
 
 def test_repeated_sentences_are_found_across_line_breaks():
@@ -965,6 +1023,7 @@ def assert_clean_build(pdf: Path) -> str:
     assert paper.latex_problems(log) == []
     text = pdf_text(pdf)
     assert "??" not in text
+    assert paper.lost_spaces(text) == []  # no sentence glued to the next by a switch
     return text
 
 
@@ -1033,7 +1092,8 @@ def test_default_config_builds_the_paper_from_the_researcher_files(tmp_path):
     pdf = run_real_workflow(tmp_path)
     text = assert_clean_build(pdf)
     pages = page_count(pdf)
-    assert 6 <= pages <= 10  # 8 pages of paper and references, then the appendix
+    # 9 pages of paper (the SciFact replication included), the appendix, then the references
+    assert 6 <= pages <= 12
     assert not (tmp_path / "results" / "models").exists()  # nothing was trained
     info = pdf_info(pdf)
     assert info["Title"].strip() == ("Lion or AdamW for Cross-Encoder Rerankers? A Reproducibility "
@@ -1046,7 +1106,7 @@ def test_default_config_builds_the_paper_from_the_researcher_files(tmp_path):
     assert "separates what is known about the researcher" in text  # the provenance table
     assert "most likely acted" in text and "brief, code" in text
     assert citation_lists_are_sorted(text) == []
-    assert "Toy results" not in text and "Training dynamics" not in text
+    assert "Toy results" not in text and "Training dynamics of" not in text  # no training-curve figure
     # Numbers of the table come from the files: GTE-Lion nDCG@10 at epoch 1.
     assert "0.6970" in text and "0.7225" in text
     # Without per-query data: no tests, and the paper says so and shows the epoch spread.
@@ -1055,6 +1115,18 @@ def test_default_config_builds_the_paper_from_the_researcher_files(tmp_path):
     assert "None of these differences can be tested for significance" in text
     assert "multiple of 1/430" in text and "call none of them significant" in text
     assert "only where it ran at the smallest learning rate" in text and "confounded" in text
+    # Published reference points, labelled as not reproduced (data/reference/points.tsv).
+    assert "does not reproduce them" in text and "0.5058" in text and "0.7430" in text
+    assert "all 18 runs score" in text  # above BM25 (pdftotext may interleave the columns here)
+    # The committed SciFact replication (paper.replication: data/scifact): its section, the
+    # spread of a single-seed difference borrowed as an assumed scale, the conclusion.
+    squeezed = re.sub(r"\s+", "", text).upper()  # small caps come out of pdftotext as "C ONTROLLED"
+    assert "CONTROLLEDREPLICATIONONSCIFACT" in squeezed
+    comparison = (tmp_path / "results" / "paper" / "comparison.tex").read_text(encoding="utf-8")
+    assert "The controlled replication (\\cref{sec:replication})" in comparison
+    assert "an assumption across collections" in comparison and "$s_d = " in comparison
+    assert "Neither fine-tuned reranker reaches BM25" in text and "never trained" in text
+    assert "RECIPESEARCHOFTHESCIFACTREPLICATION" in squeezed  # the recipe table, in the appendix
     assert "by at least 0.01" not in text and "matched comparisons" not in text
     # The reconciliation, counted from the generated TSV's values (not its status column).
     records = [line.split("\t") for line in

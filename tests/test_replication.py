@@ -1,0 +1,348 @@
+"""Every number of the paper's SciFact replication section, checked against the committed run.
+
+The section's macros and tables are generated here from data/scifact/ by the code the
+rule runs (crossopt.replication.write_section); the expected values are recomputed
+from the raw files with json and statistics only: the evaluation JSONs (per-query
+values included), trainer_state.json logs, summary.json, significance.tsv,
+provenance.json and the profile's config as run. Every macro the section defines must
+be checked by one of the tests below.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crossopt import replication
+from crossopt.config import load_config
+from crossopt.paper_analysis import resolution_paragraph
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "data" / "scifact"
+MEASURES = {"ndcg_cut_10": "NdcgCutTen", "recip_rank_10": "RecipRankTen", "map": "Map", "recall_10": "RecallTen",
+            "P_10": "PTen"}
+MEAN_SD = re.compile(r"^(-?\d+\.\d+)(?:\\,\{\\scriptsize\$\\pm\$(\d+\.\d+)\})?$")
+NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+
+
+def load(path: Path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@pytest.fixture(scope="module")
+def section(tmp_path_factory):
+    config = load_config(COMMITTED / "config.yaml")  # with the schema's defaults, as the rule loads it
+    out = tmp_path_factory.mktemp("replication")
+    outputs = {key: out / f"{key}.tex" for key in ("macros", "results", "tests", "recipe")}
+    outputs["figure"] = out / "training.pdf"
+    replication.write_section(COMMITTED, config, outputs)
+    macros = dict(re.findall(r"\\newcommand\{\\(\w+)\}\{(.*)\}$", outputs["macros"].read_text(), flags=re.M))
+    return {"config": config, "macros": macros, "checked": set(), "outputs": outputs}
+
+
+def take(section, name: str) -> str:
+    section["checked"].add(name)
+    return section["macros"][name]
+
+
+def close(text: str, value: float, digits: int = 4) -> None:
+    assert float(text) == pytest.approx(round(value, digits), abs=0.6 * 10 ** -digits), (text, value)
+
+
+def mean_sd(text: str, values: list[float], digits: int = 4) -> None:
+    match = MEAN_SD.match(text)
+    assert match, text
+    close(match.group(1), statistics.mean(values), digits)
+    if len(values) > 1:
+        close(match.group(2), statistics.stdev(values), digits)
+
+
+def seeds_of(folder: Path) -> list[int]:
+    return sorted(int(p.name[4:]) for p in folder.glob("seed*"))
+
+
+def per_query_mean(files: list[Path], measure: str) -> dict[str, float]:
+    runs = [load(f)["per_query"] for f in files]
+    return {q: statistics.mean(r[q][measure] for r in runs) for q in runs[0]}
+
+
+def test_committed_run_is_complete():
+    for name in ("config.yaml", "provenance.json", "recipe_search.tsv", "table.tsv", "stats/significance.tsv",
+                 "data/beir/summary.json", "eval/bm25/scifact.json"):
+        assert (COMMITTED / name).is_file(), name
+
+
+def test_data_setup_and_provenance_macros(section):
+    summary = load(COMMITTED / "data" / "beir" / "summary.json")
+    for key in ("training_queries", "heldout_queries", "training_pairs", "training_positives",
+                "negatives_per_positive", "negative_depth", "heldout_depth", "candidate_depth"):
+        name = "Repl" + "".join(w.capitalize() for w in key.split("_"))
+        assert take(section, name).replace("{,}", "") == str(summary[key]), key
+    config = section["config"]
+    model = config["models"]["minilm"]
+    assert take(section, "ReplModel") == model["name"].replace("_", r"\_")
+    assert take(section, "ReplMaxLength") == str(model["max_length"])
+    assert take(section, "ReplBatchSize") == str(config["training"]["batch_size"])
+    assert take(section, "ReplDepth") == str(config["testsets"]["scifact"]["retrieval"]["depth"])
+    assert float(take(section, "ReplWarmup")) == config["training"]["warmup_ratio"]
+    assert float(take(section, "ReplBmKOne")) == config["testsets"]["scifact"]["retrieval"]["k1"]
+    assert float(take(section, "ReplBmB")) == config["testsets"]["scifact"]["retrieval"]["b"]
+    seeds = config["study"]["seeds"]
+    assert take(section, "ReplSeedCount") == NUMBER_WORDS[len(seeds)]
+    assert take(section, "ReplSeedList") == ", ".join(map(str, seeds))
+    assert take(section, "ReplEpochCount") == NUMBER_WORDS[config["study"]["epochs"]]
+    assert take(section, "ReplEpochNoun") == ("epoch" if config["study"]["epochs"] == 1 else "epochs")
+    assert take(section, "ReplNegativeNoun") == ("negative" if summary["negatives_per_positive"] == 1
+                                                 else "negatives")
+    assert take(section, "ReplLastEpoch") == str(config["study"]["epochs"])
+    with open(COMMITTED / "recipe_search.tsv") as handle:
+        recipe_seeds = sorted({int(r["seed"]) for r in csv.DictReader(handle, delimiter="\t") if r["seed"]})
+    assert take(section, "ReplRecipeSeed") == ", ".join(map(str, recipe_seeds))
+    provenance = load(COMMITTED / "provenance.json")
+    close(take(section, "ReplWallMinutes"), provenance["wall_seconds"] / 60, 1)
+    if provenance["load_average"]:
+        close(take(section, "ReplLoadAverage"), provenance["load_average"]["mean_1min"], 1)
+    else:  # not sampled: the paper then states no load figure
+        assert "ReplLoadAverage" not in section["macros"]
+        assert "\\replloadtrue" not in section["outputs"]["macros"].read_text()
+    assert take(section, "ReplDate") == provenance["date"][:10]
+    assert take(section, "ReplCpu") == provenance["machine"]["cpu"]
+    assert take(section, "ReplCores") == str(provenance["machine"]["cores"])
+
+
+def test_measure_macros_are_the_evaluation_files(section):
+    bm25 = load(COMMITTED / "eval" / "bm25" / "scifact.json")
+    assert take(section, "ReplTestQueries") == str(len(bm25["per_query"]))
+    untrained = COMMITTED / "eval" / "untrained" / "minilm"
+    for measure, word in MEASURES.items():
+        # The aggregate is the mean of the per-query values (missing queries count as zero).
+        close(take(section, f"ReplBm{word}"), statistics.mean(v[measure] for v in bm25["per_query"].values()))
+        files = [untrained / f"seed{s}" / "scifact.json" for s in seeds_of(untrained)]
+        mean_sd(take(section, f"ReplUntrained{word}"), [load(f)["aggregate"][measure] for f in files])
+        for optim in ("adamw", "lion"):
+            folder = COMMITTED / "eval" / "minilm" / optim
+            for epoch in range(1, section["config"]["study"]["epochs"] + 1):
+                files = [folder / f"seed{s}" / f"epoch{epoch}" / "scifact.json" for s in seeds_of(folder)]
+                values = [statistics.mean(v[measure] for v in load(f)["per_query"].values()) for f in files]
+                name = f"Repl{optim.capitalize()}Epoch{NUMBER_WORDS[epoch].capitalize()}{word}"
+                mean_sd(take(section, name), values)
+
+
+def test_training_macros_are_the_trainer_logs(section):
+    config = section["config"]
+    for optim in ("adamw", "lion"):
+        states = [load(p) for p in sorted((COMMITTED / "models" / "minilm" / optim).glob("seed*/trainer_state.json"))]
+        assert len(states) == len(config["study"]["seeds"])
+        finals = [next(e for e in s["log_history"] if "train_runtime" in e) for s in states]
+        key = optim.capitalize()
+        close(take(section, f"Repl{key}PairsPerSecond"),
+              statistics.mean(f["train_samples_per_second"] for f in finals), 2)
+        close(take(section, f"Repl{key}TrainSeconds"), statistics.mean(f["train_runtime"] for f in finals), 0)
+        assert take(section, f"Repl{key}Steps").replace(",", "") == str(round(statistics.mean(
+            s["global_step"] for s in states)))
+        last_losses = [[e for e in s["log_history"] if "loss" in e and "train_runtime" not in e][-1]["loss"]
+                       for s in states]
+        close(take(section, f"Repl{key}FinalLoss"), statistics.mean(last_losses), 3)
+        spec = {**config["models"]["minilm"], **config.get("overrides", {}).get("minilm", {}).get(optim, {})}
+        for macro, value in ((f"Repl{key}Lr", spec["learning_rate"]), (f"Repl{key}HeadLr", spec["head_learning_rate"])):
+            mantissa, exponent = f"{value:e}".split("e")
+            text = take(section, macro)
+            assert f"10^{{{int(exponent)}}}" in text and format(float(mantissa), "g") in text, (macro, text, value)
+
+
+def test_runs_that_stayed_at_chance_are_read_from_the_trainer_logs(section):
+    """A run 'stayed at chance' when its mean logged loss over the last epoch is within 2% of ln 2."""
+    assert float(take(section, "ReplChanceLoss")) == pytest.approx(math.log(2), abs=5e-4)
+    assert take(section, "ReplStuckMargin") == "2"
+    epochs = section["config"]["study"]["epochs"]
+    for optim in ("adamw", "lion"):
+        stuck = []
+        for path in sorted((COMMITTED / "models" / "minilm" / optim).glob("seed*/trainer_state.json")):
+            history = load(path)["log_history"]
+            losses = [e["loss"] for e in history if "loss" in e and "train_runtime" not in e and e["epoch"] > epochs - 1]
+            if statistics.mean(losses) >= 0.98 * math.log(2):
+                stuck.append(int(path.parent.name[4:]))
+        key = optim.capitalize()
+        assert take(section, f"Repl{key}StuckRuns") == NUMBER_WORDS[len(stuck)]
+        expected = {0: "none", 1: "{}", 2: "{} and {}", 3: "{}, {}, and {}"}[len(stuck)].format(*stuck)
+        assert take(section, f"Repl{key}StuckSeeds") == expected
+    macros = section["outputs"]["macros"].read_text()
+    any_stuck = "ReplAdamwStuckRuns}{zero}" not in macros or "ReplLionStuckRuns}{zero}" not in macros
+    assert ("\\replstucktrue" in macros) == any_stuck
+
+
+def test_verdict_against_bm25_follows_the_means_and_the_tests(section):
+    epoch = section["config"]["study"]["epochs"]
+    bm25 = load(COMMITTED / "eval" / "bm25" / "scifact.json")["aggregate"]["ndcg_cut_10"]
+    folder = COMMITTED / "eval" / "minilm"
+    rows = significance_rows()
+    below, significant = [], []
+    for optim in ("adamw", "lion"):
+        values = [load(folder / optim / f"seed{s}" / f"epoch{epoch}" / "scifact.json")["aggregate"]["ndcg_cut_10"]
+                  for s in seeds_of(folder / optim)]
+        below.append(statistics.mean(values) < bm25)
+        row = next(r for r in rows if r["family"] == "vs_bm25" and r["measure"] == "ndcg_cut_10"
+                   and r["system_a"] == f"minilm/{optim}/epoch{epoch}")
+        significant.append(row["significant"] == "yes")
+    verdict = take(section, "ReplBmVerdict")
+    if all(below):
+        assert verdict.startswith("Neither fine-tuned reranker reaches BM25")
+        assert ("both are significantly below" in verdict) == all(significant)
+    elif not any(below):
+        assert verdict.startswith("Both fine-tuned rerankers")
+    else:
+        assert "one fine-tuned reranker is above BM25" in verdict
+    assert ("\\replbelowbmtrue" in section["outputs"]["macros"].read_text()) == all(below)
+    # The conclusion's sentence: the optimizer difference, the runs that never trained, BM25.
+    finding = take(section, "ReplConclusionFinding")
+    lion_vs_adamw = next(r for r in rows if r["family"] == "lion_vs_adamw" and r["measure"] == "ndcg_cut_10"
+                         and r["system_a"] == f"minilm/lion/epoch{epoch}")
+    diff = float(lion_vs_adamw["diff"])
+    relation = "ahead of" if diff > 0 else "behind" if diff < 0 else "level with"
+    verdict = "significant" if lion_vs_adamw["significant"] == "yes" else "not significant"
+    assert finding.startswith(f"on SciFact, Lion ended {abs(diff):.4f} nDCG@10 {relation} AdamW, a {verdict} "
+                              "difference"), finding
+    for optim, name in (("adamw", "AdamW"), ("lion", "Lion")):
+        assert f"{section['macros'][f'Repl{optim.capitalize()}StuckRuns']} of three {name} runs" in finding
+    assert ("neither optimizer's rerankers reached BM25" in finding) == all(below)
+
+
+def significance_rows() -> list[dict]:
+    with open(COMMITTED / "stats" / "significance.tsv") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def test_comparison_sentences_and_test_table_are_significance_tsv(section):
+    rows = significance_rows()
+    alpha = {r["alpha"] for r in rows}
+    assert len(alpha) == 1
+    close(take(section, "ReplAlpha"), float(alpha.pop()), 3)
+    assert take(section, "ReplOptFamilySize") == str(sum(r["family"] == "lion_vs_adamw" for r in rows))
+    assert take(section, "ReplBmFamilySize") == str(sum(r["family"] == "vs_bm25" for r in rows))
+    epoch = section["config"]["study"]["epochs"]
+    folder = COMMITTED / "eval" / "minilm"
+    signed = r"((?:\$-\$|[+-])?\d+\.\d+)"  # format_number(signed=True): "+0.0123", "$-$0.0123"
+    sentence = re.compile(r"^(\w+) is (\d+\.\d+) (above|below|level with) (\w+) \(95\\% CI " + signed + " to "
+                          + signed + r"; Holm-adjusted \$p\$ (= (\d\.\d+)|\$<\$ 0\.001)\), a difference that is "
+                          r"(significant|not significant) at the Holm-corrected level$")
+
+    def per_query(optim):
+        return per_query_mean([folder / optim / f"seed{s}" / f"epoch{epoch}" / "scifact.json"
+                               for s in seeds_of(folder / optim)], measure)
+
+    bm25 = load(COMMITTED / "eval" / "bm25" / "scifact.json")["per_query"]
+    for measure in ("ndcg_cut_10", "recip_rank_10"):
+        word = MEASURES[measure]
+        cases = [(f"ReplOptSentence{word}", "lion_vs_adamw", "minilm/lion", "minilm/adamw", per_query("lion"),
+                  per_query("adamw"))]
+        cases += [(f"Repl{o.capitalize()}BmSentence{word}", "vs_bm25", f"minilm/{o}", "bm25", per_query(o),
+                   {q: v[measure] for q, v in bm25.items()}) for o in ("adamw", "lion")]
+        for macro, family, a, b, values_a, values_b in cases:
+            match = sentence.match(take(section, macro))
+            assert match, section["macros"][macro]
+            diff = statistics.mean(values_a[q] - values_b[q] for q in values_b)
+            magnitude, direction = float(match.group(2)), match.group(3)
+            close(match.group(2), abs(diff))
+            assert direction == ("above" if diff > 0 else "below" if diff < 0 else "level with")
+            row = next(r for r in rows if r["family"] == family and r["measure"] == measure
+                       and r["system_a"] == f"{a}/epoch{epoch}" and r["system_b"] == (b if b == "bm25" else
+                                                                                  f"{b}/epoch{epoch}"))
+            close(row["diff"], diff)
+            close(match.group(5).replace("$-$", "-"), float(row["ci_low"]))
+            close(match.group(6).replace("$-$", "-"), float(row["ci_high"]))
+            assert float(row["ci_low"]) <= diff <= float(row["ci_high"])
+            p = float(row["p_perm_holm"] if row["test"] == "perm" else row["p_t_holm"])
+            if match.group(8):
+                close(match.group(8), p, 3)
+            else:
+                assert p < 0.001
+            assert (match.group(9) == "significant") == (row["significant"] == "yes") == (p <= float(row["alpha"]))
+            assert magnitude >= 0
+    table = section["outputs"]["tests"].read_text()
+    for row in rows:
+        if row["measure"] in ("ndcg_cut_10", "recip_rank_10"):
+            value = round(float(row["diff"]), 4)
+            sign = "$-$" if value < 0 else "+" if value > 0 else ""
+            assert f"& {sign}{abs(value):.4f}" in table, row
+
+
+def test_every_macro_of_the_section_is_checked(section):
+    # Runs after the tests above (pytest keeps file order); they record what they checked.
+    if not section["checked"]:
+        pytest.skip("run the whole module: the tests above record which macros they checked")
+    unchecked = set(section["macros"]) - section["checked"]
+    assert not unchecked, f"macros no test compares with the committed files: {sorted(unchecked)}"
+
+
+def test_results_table_rows_are_the_seed_means(section):
+    text = section["outputs"]["results"].read_text()
+    bm25 = load(COMMITTED / "eval" / "bm25" / "scifact.json")["aggregate"]
+    assert "BM25 & -- & " + " & ".join(f"{bm25[m]:.4f}" for m in MEASURES) in text
+    folder = COMMITTED / "eval" / "minilm"
+    for optim, name in (("adamw", "AdamW"), ("lion", "Lion")):
+        for epoch in range(1, section["config"]["study"]["epochs"] + 1):
+            line = next(l for l in text.splitlines() if l.startswith(f"{name} & {epoch} & "))
+            cells = line.rstrip(" \\").split(" & ")[2:]
+            for cell, measure in zip(cells, MEASURES):
+                values = [load(folder / optim / f"seed{s}" / f"epoch{epoch}" / "scifact.json")["aggregate"][measure]
+                          for s in seeds_of(folder / optim)]
+                mean_sd(cell, values, 3)
+
+
+def test_borrowed_scale_is_the_single_seed_spread_of_the_committed_run(section):
+    scale = replication.single_seed_difference_sd(COMMITTED, section["config"])
+    folder = COMMITTED / "eval" / "minilm"
+    epoch = section["config"]["study"]["epochs"]
+
+    def trained(optim, seed):
+        history = load(COMMITTED / "models" / "minilm" / optim / f"seed{seed}" / "trainer_state.json")["log_history"]
+        losses = [e["loss"] for e in history if "loss" in e and "train_runtime" not in e and e["epoch"] > epoch - 1]
+        return statistics.mean(losses) < 0.98 * math.log(2)
+
+    both = [s for s in seeds_of(folder / "adamw") if trained("adamw", s) and trained("lion", s)]
+    assert both, "the committed run has no seed at which both optimizers trained"
+    assert scale["seeds"] == both and scale["excluded"] == sorted(set(seeds_of(folder / "adamw")) - set(both))
+    spreads = []
+    for seed in both:
+        a = load(folder / "adamw" / f"seed{seed}" / f"epoch{epoch}" / "scifact.json")["per_query"]
+        b = load(folder / "lion" / f"seed{seed}" / f"epoch{epoch}" / "scifact.json")["per_query"]
+        spreads.append(statistics.stdev(b[q]["ndcg_cut_10"] - a[q]["ndcg_cut_10"] for q in a))
+    assert scale["sd"] == pytest.approx(statistics.mean(spreads))
+    assert scale["n_queries"] == 300
+    text = resolution_paragraph(43, 10047, ranking_name="TREC DL 2019", mrr_name="MS MARCO dev", per_query=False,
+                                borrowed=scale)
+    se = scale["sd"] / math.sqrt(43)
+    assert f"$s_d = {scale['sd']:.3f}$" in text
+    if len(both) == 1:
+        assert f"(seed {both[0]}; seeds at which a run never trained" in text
+    assert f"about {se:.3f}" in text and f"beyond about {2 * se:.3f}" in text
+    assert "assumption" in text and "no test can be run" in text
+
+
+def test_single_seed_spread_on_a_constructed_run(tmp_path):
+    """Two seeds, three queries: the spread is the mean of the two sample sds, by hand."""
+    config = {"models": {"m": {}}, "testsets": {"t": {"name": "T"}},
+              "optimizers": {"adamw": {"name": "AdamW"}, "lion": {"name": "Lion"}}}
+    values = {("adamw", 1): [0.5, 0.5, 0.5], ("lion", 1): [0.6, 0.4, 0.5],
+              ("adamw", 2): [0.2, 0.4, 0.6], ("lion", 2): [0.2, 0.4, 0.9]}
+    for (optim, seed), per in values.items():
+        folder = tmp_path / "eval" / "m" / optim / f"seed{seed}" / "epoch1"
+        folder.mkdir(parents=True)
+        (folder / "t.json").write_text(json.dumps({"per_query": {f"q{i}": {"ndcg_cut_10": v}
+                                                                  for i, v in enumerate(per)}}))
+    scale = replication.single_seed_difference_sd(tmp_path, config)
+    # seed 1: d = (0.1, -0.1, 0.0), sd 0.1; seed 2: d = (0, 0, 0.3), sd = sqrt(0.03)
+    assert scale["sd"] == pytest.approx((0.1 + math.sqrt(0.03)) / 2)
+    assert scale["n_queries"] == 3 and scale["seeds"] == [1, 2]
+    (tmp_path / "eval" / "m" / "lion" / "seed2" / "epoch1" / "t.json").write_text(
+        json.dumps({"per_query": {"q0": {"ndcg_cut_10": 0.1}}}))
+    with pytest.raises(ValueError, match="seed 2: the two optimizers' evaluations cover different queries"):
+        replication.single_seed_difference_sd(tmp_path, config)
