@@ -242,7 +242,6 @@ def macros(numbers: dict) -> dict[str, str]:
             raise ValueError(f"macro {name} defined twice")
         out[name] = value
 
-    names = numbers["optim_names"]
     put(latex_escape(numbers["model_name"]), "model")
     put(format_number(numbers["test_queries"], style="int"), "test queries")
     put(format_number(len(numbers["seeds"]), style="word"), "seed count")
@@ -282,7 +281,7 @@ def macros(numbers: dict) -> dict[str, str]:
             for m, _ in MEASURES:
                 put(_mean_sd(measures[m]), optim, "epoch", epoch, m)
     # Comparisons at the last epoch: the optimizer pair, and each optimizer against BM25.
-    model, last = numbers["model"], numbers["epochs"][-1]
+    last = numbers["epochs"][-1]
     base, other = numbers["optims"][0], numbers["optims"][1]
     put(format_number(last, style="int"), "last epoch")
     put(format_number(CHANCE_LOSS, digits=3), "chance loss")

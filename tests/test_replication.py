@@ -18,7 +18,6 @@ import statistics
 from pathlib import Path
 
 import pytest
-import yaml
 
 from crossopt import replication
 from crossopt.config import load_config
