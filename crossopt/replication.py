@@ -304,13 +304,18 @@ def macros(numbers: dict) -> dict[str, str]:
     return out
 
 
+def _below_bm25(numbers: dict) -> bool:
+    """Whether every optimizer's mean nDCG@10 at the last epoch is below BM25's."""
+    last = numbers["epochs"][-1]
+    return all(numbers["runs"][o][last]["ndcg_cut_10"]["mean"] < numbers["bm25"]["ndcg_cut_10"]
+               for o in numbers["optims"])
+
+
 def conclusion_sentence(numbers: dict) -> str:
     """The replication's finding in one sentence for the main paper's conclusion (nDCG@10, last epoch)."""
-    model, last = numbers["model"], numbers["epochs"][-1]
-    base, other = numbers["optims"][0], numbers["optims"][1]
     names = numbers["optim_names"]
-    row = find_test(numbers, f"{other}_vs_{base}", _label(model, other, last), _label(model, base, last),
-                    "ndcg_cut_10")
+    base, other = numbers["optims"][0], numbers["optims"][1]
+    row = _last_epoch_tests(numbers, "ndcg_cut_10")[-1][2]
     diff = float(row["diff"])
     relation = "ahead of" if diff > 0 else "behind" if diff < 0 else "level with"
     verdict = "significant" if row["significant"] == "yes" else "not significant"
@@ -321,25 +326,22 @@ def conclusion_sentence(numbers: dict) -> str:
     if any(count for count, _ in stuck):
         text += ", but " + _join([f"{format_number(count, style='word')} of {seeds} {latex_escape(name)} runs"
                                   for count, name in stuck]) + " never trained"
-    best = max(numbers["runs"][o][last]["ndcg_cut_10"]["mean"] for o in numbers["optims"])
-    if best < numbers["bm25"]["ndcg_cut_10"]:
+    if _below_bm25(numbers):
         text += ", and neither optimizer's rerankers reached BM25 on average"
     return text + "."
 
 
 def bm25_verdict(numbers: dict) -> str:
     """One sentence: where the fine-tuned rerankers stand against BM25 at the last epoch (nDCG@10)."""
-    model, last, bm = numbers["model"], numbers["epochs"][-1], numbers["bm25"]["ndcg_cut_10"]
-    means = {o: numbers["runs"][o][last]["ndcg_cut_10"]["mean"] for o in numbers["optims"]}
-    significant = {o: find_test(numbers, "vs_bm25", _label(model, o, last), "bm25", "ndcg_cut_10")["significant"]
-                   == "yes" for o in numbers["optims"]}
-    if all(m < bm for m in means.values()):
-        if all(significant.values()):
+    last, bm = numbers["epochs"][-1], numbers["bm25"]["ndcg_cut_10"]
+    significant = [row["significant"] == "yes" for _, _, row in _last_epoch_tests(numbers, "ndcg_cut_10")[:-1]]
+    if _below_bm25(numbers):
+        if all(significant):
             return ("Neither fine-tuned reranker reaches BM25: at the last epoch both are significantly below "
                     "the ranking they reorder")
         return "Neither fine-tuned reranker reaches BM25 at the last epoch, though not every gap is significant"
-    if all(m > bm for m in means.values()):
-        if all(significant.values()):
+    if all(numbers["runs"][o][last]["ndcg_cut_10"]["mean"] > bm for o in numbers["optims"]):
+        if all(significant):
             return "Both fine-tuned rerankers improve significantly on the BM25 ranking they reorder"
         return "Both fine-tuned rerankers are above BM25 at the last epoch, though not every gain is significant"
     return "At the last epoch one fine-tuned reranker is above BM25 and the other below it"
@@ -494,11 +496,8 @@ def write_section(root: str | Path, config: Mapping, outputs: Mapping[str, str |
     text += "\\newif\\ifreplrecipe\n" + ("\\replrecipetrue\n" if numbers["recipe"] else "")
     sampled = bool(numbers["provenance"] and numbers["provenance"].get("load_average"))
     text += "\\newif\\ifreplload\n" + ("\\replloadtrue\n" if sampled else "")
-    last = numbers["epochs"][-1]
-    below = all(numbers["runs"][o][last]["ndcg_cut_10"]["mean"] < numbers["bm25"]["ndcg_cut_10"]
-                for o in numbers["optims"])
     stuck = any(numbers["training"][o]["stuck_seeds"] for o in numbers["optims"])
-    text += "\\newif\\ifreplbelowbm\n" + ("\\replbelowbmtrue\n" if below else "")
+    text += "\\newif\\ifreplbelowbm\n" + ("\\replbelowbmtrue\n" if _below_bm25(numbers) else "")
     text += "\\newif\\ifreplstuck\n" + ("\\replstucktrue\n" if stuck else "")
     text += "".join(f"\\newcommand{{\\{name}}}{{{value}}}\n" for name, value in values.items())
     atomic_write_text(outputs["macros"], text)

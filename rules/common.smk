@@ -235,7 +235,7 @@ def _paper_reported(wildcards):
     """Reported results: the reconciliation, the brief's table and the imported evaluations."""
     brief = config["paper"]["brief_table"]
     return {"reconciliation": "results/reported/reconciliation.tsv",
-            "brief": brief if os.path.isabs(brief) else os.path.join(workflow.basedir, brief),
+            "brief": repository_path(brief),
             "evaluations": reported_evaluations()}
 
 
@@ -309,9 +309,7 @@ def _paper_sources(wildcards):
 def _paper_reference_points(wildcards):
     """paper.reference_points (relative to the Snakefile's folder), or nothing."""
     path = config["paper"].get("reference_points")
-    if not path:
-        return []
-    return [path if os.path.isabs(path) else os.path.join(workflow.basedir, path)]
+    return [repository_path(path)] if path else []
 
 
 # --- the replication section (rules/scifact.smk)
@@ -356,6 +354,4 @@ def _paper_replication_scale(wildcards):
 
 def _replication_root():
     """paper.replication as a path the scripts can open (relative to the Snakefile unless results/ or absolute)."""
-    if REPLICATION_ROOT == "results" or os.path.isabs(REPLICATION_ROOT):
-        return REPLICATION_ROOT
-    return os.path.join(workflow.basedir, REPLICATION_ROOT)
+    return REPLICATION_ROOT if REPLICATION_ROOT == "results" else repository_path(REPLICATION_ROOT)
