@@ -1,4 +1,5 @@
-# Three commands: `make smoke` (set up, then run the whole study on the toy config),
+# `make paper` (set up, then build the paper from the researcher's files in data/: no training),
+# `make smoke` (set up, then run the whole study on the toy config),
 # `make scifact` (the real, small replication on BEIR SciFact, CPU, config/scifact.yaml)
 # and `make test` (set up, then run the tests). All create .venv on first use.
 PYTHON ?= python3
@@ -6,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 4
 
-.PHONY: setup smoke scifact test dag clean
+.PHONY: setup paper smoke scifact test dag clean
 
 setup: $(VENV)/.installed
 
@@ -17,6 +18,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+paper: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) paper
 
 smoke: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --configfile config/smoke.yaml --cores $(CORES) all

@@ -15,8 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHA = "0123456789abcdef0123456789abcdef01234567"  # a stand-in commit
-# config.yaml's table and paper come from the researcher's evaluation files in ../shared.
-RESEARCHER_FILES = ROOT.parent / "shared" / "study" / "researcher-eval"
+# config.yaml's table and paper come from the researcher's evaluation files, copied into data/researcher-eval.
+RESEARCHER_FILES = ROOT / "data" / "researcher-eval"  # the researcher's files, copied (data/researcher-eval/README.md)
 needs_researcher_files = pytest.mark.skipif(
     not RESEARCHER_FILES.is_dir(),
     reason=f"config.yaml reads the researcher's evaluation files at {RESEARCHER_FILES}, and ../shared is "

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # A realistic 18-row table without a BM25 row for the unit tests of the table code: the
 # brief's table as transcribed (the paper itself never reads it as results).
 REPORTED = ROOT / "data" / "brief" / "table.tsv"
-RESEARCHER_FILES = ROOT.parent / "shared" / "study" / "researcher-eval"
+RESEARCHER_FILES = ROOT / "data" / "researcher-eval"  # the researcher's files, copied (data/researcher-eval/README.md)
 
 # The real study's config shape (config.yaml), trimmed to what the paper reads, plus
 # the proposed `paper` section.
@@ -1084,7 +1084,7 @@ def citation_lists_are_sorted(text: str) -> list[str]:
 
 needs_researcher_files = pytest.mark.skipif(
     not RESEARCHER_FILES.is_dir(),
-    reason=f"the researcher's evaluation files are not at {RESEARCHER_FILES} (../shared absent)")
+    reason=f"the researcher's evaluation files are not at {RESEARCHER_FILES} ")
 
 
 @needs_latex

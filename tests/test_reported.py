@@ -1,8 +1,8 @@
 """Reported results: the researcher's own evaluation files, their import into the workflow's
 evaluation layout, the table built from them, and the reconciliation with the brief's table.
 
-The checks against the real files read ../shared/study/researcher-eval directly (json and
-a regular expression, not the module under test) and skip where ../shared is absent.
+The checks against the real files read data/researcher-eval (the researcher's files, copied
+with their sha256) directly: json and a regular expression, not the module under test.
 """
 
 from __future__ import annotations
@@ -25,10 +25,28 @@ ROOT = Path(__file__).resolve().parents[1]
 BRIEF_TABLE = ROOT / "data" / "brief" / "table.tsv"
 SHARED = ROOT.parent / "shared" / "study"
 BRIEF = SHARED / "request.txt"
-FILES = SHARED / "researcher-eval"
+FILES = ROOT / "data" / "researcher-eval"
+SHARED_FILES = SHARED / "researcher-eval"
 needs_files = pytest.mark.skipif(
-    not FILES.is_dir(), reason=f"the researcher's evaluation files are not at {FILES} "
-                               "(../shared absent); see README, 'The paper'")
+    not FILES.is_dir(), reason=f"the researcher's evaluation files are not at {FILES}; see README, 'The paper'")
+
+
+def test_the_copied_files_are_the_researchers_byte_for_byte():
+    """data/researcher-eval holds exactly the files SHA256SUMS lists, with those hashes, and
+    (where ../shared exists) the same bytes as the copy there."""
+    import hashlib
+
+    listed = {}
+    for line in (FILES / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split(maxsplit=1)
+        listed[name] = digest
+    present = {str(p.relative_to(FILES)) for p in FILES.rglob("*") if p.is_file()} - {"SHA256SUMS", "README.md"}
+    assert present == set(listed) and len(listed) == 19  # 3 models x 2 optimizers x 3 epochs + mrrs.txt
+    for name, digest in listed.items():
+        assert hashlib.sha256((FILES / name).read_bytes()).hexdigest() == digest, name
+    if SHARED_FILES.is_dir():
+        for name in listed:
+            assert (SHARED_FILES / name).read_bytes() == (FILES / name).read_bytes(), name
 # The brief's spelling of model names -> the display names used in the TSV and config.
 BRIEF_NAMES = {"MiniLM-L12-H384": "MiniLM-L12-H384",
                "GTE-multilingual-base": "GTE-multilingual-base",
