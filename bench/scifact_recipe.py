@@ -6,8 +6,14 @@ settings, reranks the held-out train queries' BM25 candidates with every epoch's
 checkpoint (crossopt.rerank, the test depth) and evaluates them as the test set
 is evaluated (crossopt.evaluate). One TSV row per (try, epoch) is appended to
 data/scifact/recipe_search.tsv: the settings, held-out nDCG@10, training time,
-pairs/s, the final training loss and the machine load. The test queries are
-never touched here.
+pairs/s, the final training loss, the mean loss over the epoch, whether the run
+trained by then (TRAINED_BELOW, stated before the search ran) and the machine load.
+The test queries are never touched here.
+
+"Trained" (decided before the second search, 2026-12-06): the mean of the logged
+training losses over an epoch is at most 0.9 ln 2 = 0.624. A scorer that gives every
+pair the same score has a loss of ln 2 = 0.693 on balanced pairs; the runs that never
+learned stayed within 2 % of it.
 
 Needs the profile's data and model first:
 
@@ -23,6 +29,7 @@ import argparse
 import copy
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import sys
@@ -38,7 +45,20 @@ from crossopt.trec import qrels_to_dict, read_qrels, read_run, run_to_dict  # no
 
 COLUMNS = ["date", "name", "optim", "lr", "head_lr", "scheduler", "max_length", "negatives", "train_pairs",
            "batch_size", "epoch", "steps", "train_seconds", "pairs_per_second", "final_loss",
-           "heldout_ndcg10", "heldout_mrr10", "rerank_seconds", "load_1min", "seed"]
+           "heldout_ndcg10", "heldout_mrr10", "rerank_seconds", "load_1min", "seed",
+           "weight_decay", "bf16", "epoch_mean_loss", "trained"]
+
+# The definition of a trained run (module docstring): mean training loss over the epoch.
+TRAINED_BELOW = 0.9 * math.log(2)
+
+
+def _schedule_names() -> list[str]:
+    from crossopt.config import load_schema
+
+    return list(load_schema()["$defs"]["schedule"]["enum"])
+
+
+SCHEDULES = _schedule_names()
 
 
 def heldout_bm25(data_dir: Path) -> dict:
@@ -56,6 +76,13 @@ def heldout_bm25(data_dir: Path) -> dict:
 def append_row(path: Path, row: dict) -> None:
     new = not path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not new:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        header = lines[0].split("\t")
+        if header != COLUMNS:  # rows of an earlier search: keep them, the columns they lack left empty
+            old = [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+            path.write_text("\t".join(COLUMNS) + "\n" + "".join(
+                "\t".join(r.get(c, "") for c in COLUMNS) + "\n" for r in old), encoding="utf-8")
     with open(path, "a", encoding="utf-8") as handle:
         if new:
             handle.write("\t".join(COLUMNS) + "\n")
@@ -69,7 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--optim", default="adamw", help="optimizer key of the config")
     parser.add_argument("--lr", type=float, help="body learning rate")
     parser.add_argument("--head-lr", type=float, help="head learning rate (0 = same as body)")
-    parser.add_argument("--scheduler", choices=["none", "linear", "cosine"])
+    parser.add_argument("--scheduler", choices=SCHEDULES, help="a schedule name of config/schema.yaml")
+    parser.add_argument("--weight-decay", type=float, help="the optimizer's weight decay (default: the config's)")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast in training and reranking (CPU)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-length", type=int)
     parser.add_argument("--negatives", type=int, help="rebuild the training pairs with this many negatives")
@@ -108,6 +137,11 @@ def main(argv: list[str] | None = None) -> None:
         cfg["models"][model_key]["scheduler"] = args.scheduler
     if args.max_length:
         cfg["models"][model_key]["max_length"] = args.max_length
+    if args.weight_decay is not None:
+        cfg["optimizers"][args.optim]["weight_decay"] = args.weight_decay
+    if args.bf16:
+        cfg["training"]["bf16"] = True
+        cfg["rerank"]["precision"] = "bf16"
     settings = run_settings(cfg, model_key, args.optim)
 
     work = Path(args.work) / args.name
@@ -152,10 +186,12 @@ def main(argv: list[str] | None = None) -> None:
         run_path = work / f"heldout-epoch{epoch}.trec"
         t0 = time.monotonic()
         rerank_to_file(folder, data_dir / "heldout" / "candidates.parquet", run_path,
-                       config["rerank"]["batch_size"], settings["max_length"], args.name, config["rerank"])
+                       cfg["rerank"]["batch_size"], settings["max_length"], args.name, cfg["rerank"])
         rerank_seconds = time.monotonic() - t0
         measures = evaluate_run(run_to_dict(read_run(run_path)), qrels, missing_queries="zero")["aggregate"]
         epoch_losses = [e["loss"] for e in losses if e["epoch"] <= epoch + 1e-9]
+        this_epoch = [e["loss"] for e in losses if epoch - 1 + 1e-9 < e["epoch"] <= epoch + 1e-9]
+        epoch_mean = sum(this_epoch) / len(this_epoch) if this_epoch else float("nan")
         row = {
             "date": stamp, "name": args.name, "optim": args.optim, "lr": settings["learning_rate"],
             "head_lr": settings.get("head_learning_rate", ""), "scheduler": settings["scheduler"],
@@ -166,6 +202,8 @@ def main(argv: list[str] | None = None) -> None:
             "final_loss": f"{epoch_losses[-1]:.4f}" if epoch_losses else "",
             "heldout_ndcg10": f"{measures['ndcg_cut_10']:.4f}", "heldout_mrr10": f"{measures['recip_rank_10']:.4f}",
             "rerank_seconds": f"{rerank_seconds:.0f}", "load_1min": f"{os.getloadavg()[0]:.2f}", "seed": args.seed,
+            "weight_decay": settings["weight_decay"], "bf16": settings["bf16"],
+            "epoch_mean_loss": f"{epoch_mean:.4f}", "trained": "yes" if epoch_mean <= TRAINED_BELOW else "no",
         }
         append_row(out, row)
         print(row)
