@@ -95,14 +95,18 @@ def content_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def run_fingerprint(settings: dict, model_spec: dict, seed: int, input_keys: dict) -> str:
+def run_fingerprint(settings: dict, model_spec: dict, seed: int, input_keys: dict, code: dict | None = None) -> str:
     """A short hash of everything that determines a training run.
 
-    The run's Volume folder is named by it: a retry of the same run resumes there,
-    while a changed setting or input starts a fresh folder instead of resuming a
-    checkpoint trained with other settings.
+    The run's checkpoint folder (local or on the Volume) is named by it: a retry of the
+    same run resumes there, while a changed setting, input or code (`code`, the train
+    rule's crossopt.codehash.code_version) starts a fresh folder instead of resuming a
+    checkpoint trained otherwise.
     """
-    return json_digest({"settings": settings, "model": model_spec, "seed": seed, "inputs": input_keys})[:16]
+    value = {"settings": settings, "model": model_spec, "seed": seed, "inputs": input_keys}
+    if code is not None:
+        value["code"] = code
+    return json_digest(value)[:16]
 
 
 def json_digest(value) -> str:
@@ -412,14 +416,17 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
     return (ModalConnectionError, ClientClosed, OSError)
 
 
-def call_function(session: Session, which: str, request: dict, record: str | Path | None = None) -> dict:
+def call_function(session: Session, which: str, request: dict, record: str | Path | None = None,
+                  keep_record: bool = False) -> dict:
     """Spawn the deployed function `which` on `request` and wait for its result.
 
     With a `record` path, the call's id is written there before the wait and removed
     when the result is in: a job that stops while it waits, run again with the same
     request, waits on the same call instead of starting another. A call Modal no longer
     holds, or one that failed, is not waited on again; the next run spawns a new call
-    (a training call resumes from its newest checkpoint on the Volume).
+    (a training call resumes from its newest checkpoint on the Volume). With `keep_record`
+    the record of a call that returned stays, for the caller to remove once it has what it
+    needs from the Volume.
     """
     request = {**request, "deployment": session.deployment}
     key = json_digest(request)[:24]
@@ -445,14 +452,15 @@ def call_function(session: Session, which: str, request: dict, record: str | Pat
         if record:
             record.unlink(missing_ok=True)
         print(f"Modal no longer holds the result of call {call_id}; spawning a new call", flush=True)
-        return call_function(session, which, {k: v for k, v in request.items() if k != "deployment"}, record)
+        return call_function(session, which, {k: v for k, v in request.items() if k != "deployment"}, record,
+                             keep_record)
     except _connection_errors():
         raise  # the call goes on; the record stays for the next run
     except Exception:
         if record:
             record.unlink(missing_ok=True)
         raise
-    if record:
+    if record and not keep_record:
         record.unlink(missing_ok=True)
     return result
 
@@ -492,11 +500,13 @@ def train_with_backend(
     cost_path: str | Path,
     modal_section: dict | None = None,
     session: Session | None = None,
+    code: dict | None = None,
 ) -> dict:
     """Train one (model, optimizer, seed) run on `backend`; outputs land in `epoch_dirs` and `state`.
 
     `work_dir` holds the local backend's checkpoints; the Modal backend keeps its
-    checkpoints on the Volume. `session` replaces the Modal connection (tests).
+    checkpoints on the Volume. `code` (the rule's code param) is part of the run's
+    fingerprint. `session` replaces the Modal connection (tests).
     """
     _check_backend(backend)
     labels = {"stage": "training", "model": settings["model"], "optim": settings["optim"], "seed": seed}
@@ -505,42 +515,77 @@ def train_with_backend(
         from .train import train_cross_encoder
 
         path, revision = model_location(model_spec, base_dir)
-        run_dir = local_run_dir(work_dir, settings, model_spec, base_dir, train, heldout, seed)
+        run_dir = local_run_dir(work_dir, settings, model_spec, base_dir, train, heldout, seed, code)
+        previous = set_aside_finished_run(run_dir)
         summary = train_cross_encoder(settings, path, train, heldout, run_dir, epoch_dirs, state, seed, revision)
         _write_local_cost(cost_path, labels, time.monotonic() - start, settings.get("use_cpu", False))
+        mark_finished(run_dir)
+        remove_other_runs(work_dir, run_dir)  # only now: what they hold is replaced
+        if previous:
+            print(f"retrained a finished run from the base model; its earlier checkpoints ({previous.name}) removed")
         return summary
+    record = Path(work_dir) / "modal-call.json"
     with (session or ModalSession(modal_section, "training")) as active:
-        result, run_dir = _train_remote(active, settings, model_spec, base_dir, train, heldout, seed,
-                                        Path(work_dir) / "modal-call.json")
+        result, run_dir = _train_remote(active, settings, model_spec, base_dir, train, heldout, seed, record, code)
         for epoch, destination in enumerate(epoch_dirs, start=1):
             export_from_volume(active, f"{run_dir}/models/epoch{epoch}", Path(destination))
         active.store.download(f"{run_dir}/trainer_state.json", Path(state))
         attempts = result["attempts"]
         _write_modal_cost(cost_path, labels, active, "train", result["device"], start,
                           [a["seconds"] for a in attempts], volume_run_dir=run_dir)
+    # Kept until here: a job that fails while downloading waits on the same finished call
+    # when run again, instead of training anew.
+    record.unlink(missing_ok=True)
     print(f"trained on Modal in {run_dir} ({len(attempts)} attempt(s); discarded: {result['discarded'] or 'none'})")
     return result["summary"]
 
 
-def local_run_dir(work_dir, settings, model_spec, base_dir, train, heldout, seed) -> Path:
+def local_run_dir(work_dir, settings, model_spec, base_dir, train, heldout, seed, code=None) -> Path:
     """The local backend's checkpoint folder for exactly this run: `work_dir/<fingerprint>`.
 
-    As on the Volume, a rerun with the same settings, seed and inputs resumes its
-    own checkpoints, while a changed setting or input starts afresh instead of
-    exporting checkpoints trained under other settings. Folders of earlier
-    fingerprints are stale and are removed (checkpoints with optimizer state are large).
+    As on the Volume, a rerun with the same settings, seed, inputs and code resumes its
+    own unfinished checkpoints, while a changed setting, input or code starts afresh
+    instead of exporting checkpoints trained otherwise. Folders of other fingerprints
+    are removed once this run has finished (`remove_other_runs`), not before.
     """
     inputs = {"train": content_hash(train)[:24], "heldout": content_hash(heldout)[:24]}
     if model_spec["source"] == "tiny":
         inputs["model"] = content_hash(base_dir)[:24]
     # A fetched pretrained model is pinned by the sha256 in model_spec, already part of the fingerprint.
-    run_dir = Path(work_dir) / run_fingerprint(settings, model_spec, seed, inputs)
-    if Path(work_dir).is_dir():
-        for stale in Path(work_dir).iterdir():
-            if stale != run_dir and stale.is_dir():
-                print(f"removing checkpoints of an earlier configuration: {stale}")
-                shutil.rmtree(stale)
-    return run_dir
+    return Path(work_dir) / run_fingerprint(settings, model_spec, seed, inputs, code)
+
+
+# Written into a run's checkpoint folder once its job has exported every epoch.
+FINISHED = "finished.json"
+
+
+def mark_finished(run_dir: Path) -> None:
+    atomic_write_text(Path(run_dir) / FINISHED, json.dumps({"finished": _now()}) + "\n")
+
+
+def set_aside_finished_run(run_dir: Path) -> Path | None:
+    """A run that finished is trained again from the base model when its job runs again
+    (`--forcerun train`, or outputs deleted): resuming would only re-export the old
+    weights. Its folder is renamed to `<fingerprint>.previous` and removed only after the
+    new run has finished. An unfinished run (interrupted, failed) is left to resume."""
+    run_dir = Path(run_dir)
+    if not (run_dir / FINISHED).is_file():
+        return None
+    previous = run_dir.with_name(run_dir.name + ".previous")
+    if previous.exists():
+        shutil.rmtree(previous)
+    run_dir.rename(previous)
+    print(f"{run_dir} holds a finished run: training again from the base model "
+          f"(the finished checkpoints stay in {previous} until this run finishes)")
+    return previous
+
+
+def remove_other_runs(work_dir, run_dir: Path) -> None:
+    """Remove the checkpoint folders of other fingerprints (large: optimizer state included)."""
+    for other in Path(work_dir).iterdir():
+        if other != Path(run_dir) and other.is_dir():
+            print(f"removing checkpoints of an earlier run or configuration: {other}")
+            shutil.rmtree(other)
 
 
 def export_from_volume(session: Session, remote: str, destination: Path) -> None:
@@ -575,7 +620,7 @@ def _require_local_weights(model_dir: str | Path) -> None:
 
 
 def _train_remote(session: Session, settings, model_spec, base_dir, train, heldout, seed,
-                  record: Path | None = None) -> tuple[dict, str]:
+                  record: Path | None = None, code: dict | None = None) -> tuple[dict, str]:
     store = session.store
     inputs = {"train": ensure_uploaded(store, train, "train.parquet"),
               "heldout": ensure_uploaded(store, heldout, "heldout.parquet")}
@@ -583,12 +628,12 @@ def _train_remote(session: Session, settings, model_spec, base_dir, train, heldo
         model = {"path": ensure_uploaded(store, base_dir, "model")}
     else:
         model = {"hub_id": model_spec["hub_id"], "revision": model_spec["revision"]}
-    fingerprint = run_fingerprint(settings, model_spec, seed, {**inputs, **model})
+    fingerprint = run_fingerprint(settings, model_spec, seed, {**inputs, **model}, code)
     run_dir = f"runs/{settings['model']}/{settings['optim']}/seed{seed}/{fingerprint}"
     request = {"volume": session.volume_name, "run_dir": run_dir, "settings": settings, "seed": seed,
                "model": model, **inputs}
     print(f"calling Modal: training {settings['model']}/{settings['optim']}/seed{seed} in {run_dir}")
-    return call_function(session, "train", request, record), run_dir
+    return call_function(session, "train", request, record, keep_record=True), run_dir
 
 
 def _write_modal_cost(cost_path, labels: dict, session, stage: str, device: str, start: float,

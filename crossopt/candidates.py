@@ -24,7 +24,13 @@ def check_candidates_file(path: str | Path) -> int:
     """Fail unless `path` is a candidate table with at least one row; return the row count."""
     import pyarrow.parquet as pq
 
-    rows = pq.read_metadata(path).num_rows
+    try:
+        rows = pq.read_metadata(path).num_rows
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # a truncated or foreign file: pyarrow's ArrowInvalid, OSError
+        raise DataError(f"{path}: not a readable candidates table ({type(error).__name__}: {error}); "
+                        "rebuild it: snakemake --forcerun candidates") from None
     if rows == 0:
         raise DataError(f"{path}: the candidate table is empty, so reranking would write an empty run; "
                         "rebuild it from a non-empty first-stage run (snakemake --forcerun candidates)")

@@ -1,7 +1,9 @@
 """Small command-line tools used by shell rules and by people.
 
     python -m crossopt.cli check-run RUN        fail unless RUN is a non-empty, well-formed run file
-    python -m crossopt.cli validate-config CFG  validate a config file, check its local files, summarize it
+    python -m crossopt.cli validate-config CFG [CFG ...]
+                                                validate the config that `--configfile CFG ...` gives (overlays
+                                                merged in order), check its local files, summarize it
     python -m crossopt.cli check-index INDEX [--documents N]
                                                 count an index's documents; fail unless there are N
 """
@@ -48,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("run")
     validate = commands.add_parser(
         "validate-config", help="validate a config against the schema, check the local files it names, summarize it")
-    validate.add_argument("config")
+    validate.add_argument("config", nargs="+",
+                          help="config files in --configfile's order: a complete config (study and models "
+                               "sections) replaces config.yaml, any other file is an overlay merged on top")
     validate.add_argument("--directory", default=".",
                           help="folder snakemake will run in: relative paths in the config start there (default: .)")
     index = commands.add_parser("check-index", help="open a Lucene index folder (or prebuilt name), count its documents")
@@ -62,20 +66,29 @@ def main(argv: list[str] | None = None) -> int:
         count = check_run_file(args.run)
         print(f"{args.run}: {count} lines")
     elif args.command == "validate-config":
-        from .config import ConfigError, local_path_problems
+        from pathlib import Path
+
+        from .config import ConfigError, compose_config, is_complete_config, local_path_problems, read_config_file
         from .study import Study
 
+        default = Path(__file__).resolve().parent.parent / "config.yaml"
+        label = " + ".join(args.config)
         try:
-            study = Study.load(args.config)
+            kinds = [("complete" if is_complete_config(read_config_file(f)) else "overlay") for f in args.config]
+            if kinds[0] == "overlay":
+                label = f"{default.name} + {label}"
+            study = Study.from_config(compose_config(args.config, None, default))
         except ConfigError as error:
-            print(f"{args.config}: {error}", file=sys.stderr)
+            print(f"{label}: {error}", file=sys.stderr)
             return 1
         problems = local_path_problems(dict(study.config), args.directory)
         if problems:
-            print(f"{args.config}: missing local files:\n  - " + "\n  - ".join(problems), file=sys.stderr)
+            print(f"{label}: missing local files:\n  - " + "\n  - ".join(problems), file=sys.stderr)
             return 1
+        print("read: " + ", ".join(f"{f} ({kind})" for f, kind in zip(args.config, kinds))
+              + ("" if kinds[0] == "complete" else f", on top of {default}"))
         print("\n".join(config_summary(study)))
-        print(f"{args.config} is valid.")
+        print(f"{label} is valid.")
     elif args.command == "check-index":
         from .sources import index_document_count
 

@@ -99,12 +99,86 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"missing required key '{key}'" + REQUIRED_HINTS.get(key, "")
     if error.validator == "propertyNames":
         return f"invalid key {error.instance!r} in '{where}': {error.message}"
+    if error.validator == "type":
+        return f"'{where}': {error.message}" + _type_hint(error.instance, error.validator_value)
     return f"'{where}': {error.message}"
+
+
+def _type_hint(value, expected) -> str:
+    """What to write instead, for the two type errors YAML's own rules cause."""
+    expected = expected if isinstance(expected, list) else [expected]
+    if isinstance(value, float) and "integer" in expected and value.is_integer():
+        return f" (write {int(value)}, without the decimal point)"
+    if isinstance(value, str) and "number" in expected:
+        try:
+            number = float(value)
+        except ValueError:
+            return ""
+        mantissa, _, exponent = value.lower().partition("e")
+        if exponent and "." not in mantissa:
+            return (f" (YAML 1.1 reads {value} as text because its mantissa has no decimal point: "
+                    f"write {mantissa}.0e{exponent})")
+        return f" (write it without quotes: {number!r})"
+    return ""
 
 
 def load_schema() -> dict:
     with open(SCHEMA_PATH, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key repeated in one mapping is an error (PyYAML
+    keeps the last one silently: a second `training:` block would replace the first)."""
+
+
+def _strict_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)  # `<<` merge keys first, as SafeLoader does
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ConfigError(f"{key_node.start_mark.name}, line {line}: key {key!r} appears a second time in one "
+                              f"mapping (first on line {seen[key]}); YAML would keep only the last one")
+        seen[key] = line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _strict_mapping)
+
+
+def read_config_file(path: str | Path) -> dict:
+    """One config file (complete or overlay) as a mapping; every problem names the file and,
+    where YAML gives one, the line: a repeated key, a syntax error (tabs for indentation
+    included), a top level that is not a mapping."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            layer = yaml.load(handle, Loader=_StrictLoader)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte {error.object[error.start]:#04x} at offset "
+                          f"{error.start}); save the file as UTF-8") from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        tabs = " (YAML does not allow tabs for indentation: indent with spaces)" if _line_has_tab(path, mark) else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {error.problem or error.context}{tabs}") from None
+    if layer is None:
+        return {}
+    if not isinstance(layer, dict):
+        raise ConfigError(f"{path}: the top level of a config must be a mapping (key: value lines), "
+                          f"not a {type(layer).__name__}")
+    return layer
+
+
+def _line_has_tab(path, mark) -> bool:
+    """Whether the line YAML stopped at, or the one before it, is indented with a tab."""
+    if mark is None:
+        return False
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return any(0 <= i < len(lines) and lines[i][:1] == "\t" for i in (mark.line, mark.line - 1))
 
 
 def validate_config(config: dict) -> dict:
@@ -113,7 +187,11 @@ def validate_config(config: dict) -> dict:
     Raises ConfigError listing every problem, each naming its key.
     """
     schema = load_schema()
-    validator_class = _with_defaults(jsonschema.validators.validator_for(schema))
+    base = jsonschema.validators.validator_for(schema)
+    # JSON Schema counts 3.0 as an integer; a config means 3 (epochs, seeds, batch size, steps).
+    strict = base.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool))
+    validator_class = _with_defaults(jsonschema.validators.extend(base, type_checker=strict))
     validator = validator_class(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     # JSON Schema's bounds let NaN through (every comparison with it is false).
@@ -202,6 +280,12 @@ def _cross_reference_problems(config: dict) -> list[str]:
     if figure_model is not None and figure_model not in config["models"]:
         problems.append(f"'paper.figure_model': no such model {figure_model!r} (models: {', '.join(config['models'])})")
     problems += _metric_problem(config)
+    for key, spec in config["testsets"].items():
+        depth = (spec.get("retrieval") or {}).get("depth")
+        deeper = [k for k in spec.get("recall_depths") or [] if depth is not None and k > depth]
+        if deeper:
+            problems.append(f"'testsets.{key}.recall_depths': {deeper} exceed the retrieval depth {depth}: "
+                            f"R@{deeper[0]} of a run cut at {depth} would be R@{depth} under another name")
     for key, model in config["models"].items():
         if model.get("trust_remote_code") and model["source"] == "hub" and not model.get("revision"):
             problems.append(f"'models.{key}.revision': trust_remote_code needs a pinned revision")
@@ -216,9 +300,14 @@ def _cross_reference_problems(config: dict) -> list[str]:
 # Composing the run's config from a base and overlays
 
 
+# The sections that make a config file complete (it describes a whole study: what is trained
+# and how). A file with only some of them, e.g. `study: {seeds: [12, 13]}`, is an overlay.
+COMPLETE_SECTIONS = ("study", "models")
+
+
 def is_complete_config(layer: dict) -> bool:
-    """A config file that describes a whole study (it has a `study` section), not an overlay."""
-    return isinstance(layer, dict) and "study" in layer
+    """A config file that describes a whole study (a `study` and a `models` section), not an overlay."""
+    return isinstance(layer, dict) and all(section in layer for section in COMPLETE_SECTIONS)
 
 
 def merge_overlay(base: dict, overlay: dict) -> dict:
@@ -256,16 +345,9 @@ def compose_config(configfiles: list[str | Path], command_line: dict | None, def
     `--config` values are overlays, merged key by key onto what comes before. When
     the first file is an overlay, or none is given, `default` (config.yaml) is the base.
     """
-    layers = []
-    for path in configfiles:
-        with open(path, encoding="utf-8") as handle:
-            layer = yaml.safe_load(handle) or {}
-        if not isinstance(layer, dict):
-            raise ConfigError(f"{path}: the top level of a config must be a mapping")
-        layers.append(layer)
+    layers = [read_config_file(path) for path in configfiles]
     if not layers or not is_complete_config(layers[0]):
-        with open(default, encoding="utf-8") as handle:
-            layers.insert(0, yaml.safe_load(handle))
+        layers.insert(0, read_config_file(default))
     config: dict = {}
     for layer in layers:
         if is_complete_config(layer):
@@ -277,11 +359,7 @@ def compose_config(configfiles: list[str | Path], command_line: dict | None, def
 
 def load_config(path: str | Path) -> dict:
     """Read and validate a YAML config file (for tests and command-line tools)."""
-    with open(path, encoding="utf-8") as handle:
-        config = yaml.safe_load(handle)
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: the top level of a config must be a mapping")
-    return validate_config(config)
+    return validate_config(read_config_file(path))
 
 
 def is_index_path(index: str) -> bool:

@@ -395,9 +395,15 @@ def read_beir_queries(path: str | os.PathLike) -> dict[str, str]:
     queries: dict[str, str] = {}
     for line_no, obj in iter_jsonl(path):
         qid = _string_field(obj, "_id", path, line_no)
+        if not qid or len(qid.split()) != 1 or qid != qid.strip():
+            raise DataError(f"{path}:{line_no}: _id {qid!r} is empty or contains whitespace (TREC files separate "
+                            "fields by whitespace, so a query id cannot hold any)")
         if qid in queries:
             raise DataError(f"{path}:{line_no}: _id {qid!r} occurs more than once")
-        queries[qid] = _string_field(obj, "text", path, line_no)
+        text = _string_field(obj, "text", path, line_no)
+        if not text.strip():
+            raise DataError(f"{path}:{line_no}: query {qid!r} has an empty text")
+        queries[qid] = text
     return queries
 
 

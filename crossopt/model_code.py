@@ -62,3 +62,27 @@ def read_model_code(folder: str | Path) -> dict:
         return model_code(json.loads(path.read_text()))
     except (ValueError, TypeError, AttributeError) as error:
         raise ValueError(f"{path}: not a valid model-code record ({error})") from None
+
+
+class ModelLoadError(RuntimeError):
+    """A model folder cannot be loaded; the message names the folder and, where known, the file."""
+
+
+def open_model(load, where: str):
+    """`load()` (a CrossEncoder constructor call) with its errors named: a corrupted weights
+    file, a missing config or tokenizer, a folder that is not a model. `where` is the folder
+    or hub id."""
+    try:
+        return load()
+    except Exception as error:  # safetensors' SafetensorError, OSError, ValueError, json errors ...
+        kind = type(error).__name__
+        folder = Path(where)
+        hint = ""
+        if folder.is_dir():
+            weights = sorted(p.name for p in folder.glob("*.safetensors")) + sorted(p.name for p in folder.glob("*.bin"))
+            hint = (f" (files there: {', '.join(sorted(p.name for p in folder.iterdir())) or 'none'}; weights: "
+                    f"{', '.join(weights) or 'none'})")
+            if "safetensor" in kind.lower() or "safetensor" in str(error).lower():
+                hint += "; the weights file is damaged or truncated: rebuild it (snakemake --forcerun the rule that wrote it)"
+        raise ModelLoadError(f"{where}: cannot load the model ({kind}: {error}){hint}") from error
+

@@ -565,17 +565,17 @@ def availability_macros(config: Mapping) -> dict[str, str]:
 # `paper.<name>` also finds the public names of the other paper modules, loaded on first
 # use (they import the names above, so they cannot be imported at the top of this module).
 _OTHER_MODULES = {
-    "paper_stats": (
+    "crossopt.paper_stats": (
         "BASELINE_FAMILY", "BASELINE_SYSTEM", "CANDIDATE_KEY", "MARK_ABOVE", "MARK_BELOW",
         "MARK_OPTIMIZER", "MEANS_COLUMNS", "SIGNIFICANCE_COLUMNS", "TEST_NAMES", "PairedTest",
         "StudyStatistics", "SystemMean", "cell_key", "cell_marks", "check_statistics",
         "effect_clause", "load_statistics", "optimizer_family", "p_clause",
         "read_means", "read_significance", "significance_macros", "significance_summary",
         "significance_text", "significance_verdict", "system_row", "table_columns"),
-    "paper_tables": (
+    "crossopt.paper_tables": (
         "SOFTWARE", "TRAINER_MAX_GRAD_NORM", "difference_table", "hyperparameter_table",
         "models_table", "results_table", "software_versions"),
-    "paper_build": (
+    "crossopt.paper_build": (
         "build_pdf", "latex_problems", "lost_spaces", "pdf_sentences", "repeated_sentences", "stage_sources"),
 }
 
@@ -585,5 +585,5 @@ def __getattr__(name: str):
 
     for module, names in _OTHER_MODULES.items():
         if name in names:
-            return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+            return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -89,16 +89,34 @@ class RerankOptions:
         return cls(**{k: v for k, v in (section or {}).items() if k in names})
 
 
+REBUILD_CANDIDATES = "rebuild it: snakemake --forcerun candidates (or delete it and rerun)"
+
+
 def read_candidates(path: str | Path) -> pd.DataFrame:
-    """Read a candidates table and check it has the columns and no duplicate (qid, docid)."""
-    frame = pd.read_parquet(path)
+    """Read a candidates table and check it: readable, the columns there, no empty (null) id
+    or text, no duplicate (qid, docid). Each problem names the file and the first bad row."""
+    from .data import DataError
+
+    try:
+        frame = pd.read_parquet(path)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # pyarrow's ArrowInvalid, OSError, ... for a truncated or foreign file
+        raise DataError(f"{path}: not a readable candidates table ({type(error).__name__}: {error}); "
+                        f"{REBUILD_CANDIDATES}") from None
     missing = [c for c in CANDIDATE_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: candidates table lacks columns {missing}")
+        raise DataError(f"{path}: candidates table lacks columns {missing}")
+    for column in ("qid", "docid", "query", "passage"):
+        empty = frame[column].isna()
+        if empty.any():
+            row = int(empty.to_numpy().nonzero()[0][0])
+            raise DataError(f"{path}, row {row}: {column} is null (qid {frame['qid'].iloc[row]!r}, docid "
+                            f"{frame['docid'].iloc[row]!r}); {empty.sum()} row(s) like it; {REBUILD_CANDIDATES}")
     duplicated = frame.duplicated(["qid", "docid"])
     if duplicated.any():
         row = frame[duplicated].iloc[0]
-        raise ValueError(f"{path}: document {row.docid!r} appears twice for query {row.qid!r}")
+        raise DataError(f"{path}: document {row.docid!r} appears twice for query {row.qid!r}")
     return frame
 
 
@@ -382,12 +400,15 @@ def rerank(model, candidates: pd.DataFrame, batch_size: int, options: RerankOpti
 def load_cross_encoder(model_dir: str | Path, max_length: int):
     from sentence_transformers.cross_encoder import CrossEncoder
 
-    from .model_code import loading_kwargs, read_model_code
+    from .model_code import loading_kwargs, open_model, read_model_code
 
     torch.manual_seed(0)
     # The code the checkpoint was trained with (sentence-transformers does not keep trust_remote_code).
     kwargs = loading_kwargs(read_model_code(model_dir))
-    model = CrossEncoder(str(model_dir), max_length=max_length, local_files_only=True, **kwargs)
+    # Weights in float32 whatever dtype the checkpoint was saved in (transformers 5 keeps the
+    # saved dtype); `precision` then decides the arithmetic (autocast), as the config states.
+    model = open_model(lambda: CrossEncoder(str(model_dir), max_length=max_length, local_files_only=True,
+                                            model_kwargs={"dtype": torch.float32}, **kwargs), str(model_dir))
     model.eval()
     return model
 

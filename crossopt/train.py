@@ -270,15 +270,19 @@ def make_evaluator(spec: dict, heldout: pd.DataFrame, batch_size: int, seed: int
 def load_cross_encoder(model_path: str, settings: dict, revision: str | None = None):
     from sentence_transformers.cross_encoder import CrossEncoder
 
-    from .model_code import loading_kwargs, model_code
+    from .model_code import loading_kwargs, model_code, open_model
 
-    return CrossEncoder(
+    # Master weights in float32 whatever dtype the checkpoint holds (transformers 5 loads the
+    # saved dtype: an fp16 checkpoint would train in fp16, lose Lion's small updates and give
+    # AdamW NaN gradients); bf16 is autocast on top when the config asks for it.
+    return open_model(lambda: CrossEncoder(
         model_path,
         num_labels=1,
         max_length=settings["max_length"],
         revision=revision,
+        model_kwargs={"dtype": torch.float32},
         **loading_kwargs(model_code(settings)),
-    )
+    ), str(model_path))
 
 
 def checkpoint_epochs(work_dir: str | Path) -> dict[int, Path]:

@@ -77,12 +77,28 @@ def _lines(source: Source) -> tuple[str, list[str]]:
     return str(source), split_lines(read_text(source))
 
 
+def _is_comment(line: str) -> bool:
+    """trec_eval 10.0 skips a run or qrels line whose first character is '#' (get_qrels.c,
+    get_trec_results.c); a '#' after leading blanks starts a data line, as there."""
+    return line.startswith("#")
+
+
+def _report_comments(name: str, count: int) -> None:
+    if count:
+        print(f"{name}: skipped {count} comment line(s) starting with '#', as trec_eval does")
+
+
 def read_run(source: Source) -> list[RunEntry]:
-    """Read a run file `qid Q0 docid rank score tag` (whitespace separated)."""
+    """Read a run file `qid Q0 docid rank score tag` (whitespace separated); lines that start
+    with '#' are comments, skipped and counted in the log as trec_eval skips them."""
     name, lines = _lines(source)
     entries = []
     seen: set[tuple[str, str]] = set()
+    comments = 0
     for number, line in enumerate(lines, start=1):
+        if _is_comment(line):
+            comments += 1
+            continue
         if not line.strip():
             continue
         fields = line.split()
@@ -106,18 +122,24 @@ def read_run(source: Source) -> list[RunEntry]:
             raise TrecFormatError(f"{where}: document {docid!r} appears twice for query {qid!r}")
         seen.add((qid, docid))
         entries.append(RunEntry(qid, docid, rank_value, score_value, tag))
+    _report_comments(name, comments)
     return entries
 
 
 def read_qrels(source: Source) -> list[Qrel]:
     """Read TREC qrels `qid iteration docid grade`; grades are integers (may be negative).
 
-    A (query, document) pair judged twice is an error, as in trec_eval.
+    A (query, document) pair judged twice is an error, as in trec_eval; lines that start
+    with '#' are comments, skipped and counted in the log, as trec_eval skips them.
     """
     name, lines = _lines(source)
     qrels = []
     first_line: dict[tuple[str, str], int] = {}
+    comments = 0
     for number, line in enumerate(lines, start=1):
+        if _is_comment(line):
+            comments += 1
+            continue
         if not line.strip():
             continue
         fields = line.split()
@@ -151,12 +173,19 @@ def read_topics(source: Source) -> dict[str, str]:
             continue
         fields = line.rstrip("\r").split("\t")
         where = f"{name}, line {number}"
-        if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
+        if len(fields) == 2 and fields[0].strip() and not fields[1].strip():
+            raise TrecFormatError(f"{where}: query {fields[0].strip()!r} has an empty text")
+        if len(fields) != 2 or not fields[0].strip():
             raise TrecFormatError(f"{where}: expected 'qid<TAB>text', got {line!r}")
         qid = fields[0].strip()
+        if len(qid.split()) != 1:
+            raise TrecFormatError(f"{where}: query id {qid!r} contains a space; run and qrels files separate "
+                                  "their fields by whitespace, so a query id cannot hold one")
         if qid in topics:
             raise TrecFormatError(f"{where}: query id {qid!r} appears twice")
         topics[qid] = fields[1].strip()
+    if not topics:
+        raise TrecFormatError(f"{name}: no topics (the file is empty); expected lines 'qid<TAB>text'")
     return topics
 
 

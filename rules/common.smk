@@ -9,6 +9,18 @@ sys.path.insert(0, workflow.basedir)
 from crossopt import researcher_eval
 from crossopt import study
 from crossopt.config import ConfigError, is_index_path, training_data_pin_error
+from crossopt.codehash import code_version
+
+
+def code(script=None, modules=(), packages=()):
+    """The `code` param every rule has: a digest of its script and of the package modules it
+    imports, and the versions of the libraries among them that shape numbers
+    (crossopt/codehash.py). A change to either reruns the rule and what depends on it; a
+    comment, a docstring or an unrelated module does not. Shell rules name their modules and
+    libraries."""
+    path = os.path.join(workflow.basedir, "scripts", script) if script else None
+    return code_version(path, tuple(modules), tuple(packages))
+
 
 # The validated study (crossopt/study.py): the one reader of the raw config's structure.
 try:

@@ -21,6 +21,7 @@ rule cost_summary:
     output:
         "results/cost.tsv",
     params:
+        code=code("cost.py"),
         costs=config["costs"],
     log:
         "logs/report/cost.log",

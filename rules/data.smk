@@ -9,6 +9,7 @@ rule smoke_collection:
             name=["corpus.jsonl", "queries.jsonl", "qrels/test.tsv"],
         ),
     params:
+        code=code("smoke_collection.py"),
         settings=config["smoke"],
         testsets={t: (f"results/smoke/testsets/{t}", config["testsets"][t]["graded"]) for t in SMOKE_TESTSETS},
     log:
@@ -28,6 +29,7 @@ rule training_pairs:
         train="results/data/train.parquet",
         heldout="results/data/heldout.parquet",
     params:
+        code=code("training_pairs.py"),
         data=config["data"],
     log:
         "logs/data/training_pairs.log",
@@ -45,8 +47,9 @@ rule tiny_model:
     output:
         directory("results/base_models/{model}"),
     params:
+        code=code("tiny_model.py"),
         tiny=lambda wildcards: STUDY.model_spec(wildcards.model)["tiny"],
-        seed=SEEDS[0],
+        seed=lambda wildcards: STUDY.model_spec(wildcards.model)["tiny"]["seed"],
     log:
         "logs/data/tiny_model/{model}.log",
     benchmark:

@@ -5,6 +5,7 @@ rule evaluate:
     output:
         "results/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.json",
     params:
+        code=code("evaluate.py"),
         spec=lambda wildcards: STUDY.evaluation_params(wildcards.testset),
         system=lambda wildcards: f"{wildcards.model}/{wildcards.optim}/seed{wildcards.seed}/epoch{wildcards.epoch}",
         recall_depths=[],
@@ -25,6 +26,7 @@ rule evaluate_first_stage:
     output:
         "results/eval/{stage}/{testset}.json",
     params:
+        code=code("evaluate.py"),
         spec=lambda wildcards: STUDY.evaluation_params(wildcards.testset),
         system="{stage}",
         # The candidates' recall at depth k bounds what any reranker can reach.

@@ -15,6 +15,7 @@ rule paper_macros:
     output:
         "results/paper/macros.tex",
     params:
+        code=code("paper_macros.py"),
         config=_paper_config,
         runs=_paper_runs,
     log:
@@ -41,6 +42,7 @@ rule paper_results_tables:
         comparison="results/paper/comparison.tex",
         significance="results/paper/significance.tex",
     params:
+        code=code("paper_results_tables.py"),
         config=_paper_config,
         runs=_paper_runs,
         replication=lambda wildcards, input: ({"root": _replication_root(), "config": _replication_config()}
@@ -62,6 +64,7 @@ rule paper_reported:
         reconciliation="results/paper/reconciliation_table.tex",
         measures="results/paper/extra_measures_table.tex",
     params:
+        code=code("paper_reported.py"),
         config=_paper_config,
         eval_pattern=lambda wildcards: reported_eval_json("{model}", "{optim}", "{seed}", "{epoch}", "{testset}"),
     log:
@@ -82,6 +85,7 @@ rule paper_setup_tables:
         hyperparameters="results/paper/hyperparameters.tex",
         authors="results/paper/authors.tex",
     params:
+        code=code("paper_setup_tables.py"),
         config=_paper_config,
         runs=_paper_runs,
     log:
@@ -98,6 +102,7 @@ rule paper_training_summary:
     output:
         "results/paper/training.tex",
     params:
+        code=code("paper_training_summary.py"),
         model_name=lambda wildcards: config["models"][_paper_figure_model()]["name"],
         names=_paper_optimizer_names,
     log:
@@ -114,6 +119,7 @@ rule paper_figure_training:
     output:
         report("results/figures/training_curves.pdf", caption="../report/training_curves.rst", category="Figures"),
     params:
+        code=code("paper_figure_training.py"),
         names=_paper_optimizer_names,
     log:
         "logs/paper/figure_training.log",
@@ -130,6 +136,7 @@ rule paper_figure_epochs:
     output:
         report("results/figures/epochs.pdf", caption="../report/epochs.rst", category="Figures"),
     params:
+        code=code("paper_figure_epochs.py"),
         config=_paper_config,
     log:
         "logs/paper/figure_epochs.log",
@@ -147,6 +154,7 @@ rule paper_pdf:
     output:
         "paper/build/main.pdf",
     params:
+        code=code("paper_build.py"),
         # Sources keep their paths below the folder of main.tex when staged.
         source_root=lambda wildcards, input: os.path.dirname(input.main),
     log:

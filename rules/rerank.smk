@@ -9,6 +9,7 @@ rule rerank:
         # GPU type, wall and GPU seconds of this job (summed by rules/cost.smk).
         cost="results/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.cost.json",
     params:
+        code=code("rerank.py"),
         batch_size=config["rerank"]["batch_size"],
         max_length=lambda wildcards: config["models"][wildcards.model]["max_length"],
         tag=lambda wildcards: f"{wildcards.model}-{wildcards.optim}-s{wildcards.seed}-e{wildcards.epoch}",

@@ -10,6 +10,7 @@ rule prepare_local_testset:
         topics="results/testsets/{testset}/topics.tsv",
         qrels="results/testsets/{testset}/qrels.txt",
     params:
+        code=code("testset_beir.py"),
         folder=lambda wildcards: beir_folder(wildcards.testset),
         split=lambda wildcards: testset_spec(wildcards)["split"],
     log:
@@ -31,6 +32,7 @@ rule prepare_pyserini_testset:
         topics="results/testsets/{testset}/topics.tsv",
         qrels="results/testsets/{testset}/qrels.txt",
     params:
+        code=code("testset_pyserini.py"),
         topics=lambda wildcards: testset_spec(wildcards)["topics"],
         qrels=lambda wildcards: testset_spec(wildcards)["qrels"],
     log:
@@ -54,6 +56,7 @@ rule prepare_msmarco_v11_testset:
         # The given passage order is this test set's first stage.
         run="results/runs/given/{testset}.trec",
     params:
+        code=code("testset_msmarco_v11.py"),
         spec=lambda wildcards: STUDY.download_params(wildcards.testset),
     log:
         "logs/testsets/{testset}/prepare.log",
@@ -72,6 +75,8 @@ rule bm25_index:
         "results/testsets/{testset}/collection/docs.jsonl",
     output:
         directory("results/indexes/{testset}"),
+    params:
+        code=code(packages=("pyserini",)),
     log:
         "logs/indexes/{testset}.log",
     benchmark:
@@ -95,6 +100,7 @@ rule bm25_search:
     output:
         "results/runs/bm25/{testset}.trec",
     params:
+        code=code(modules=("cli",), packages=("pyserini",)),
         index=index_argument,
         k1=lambda wildcards: testset_spec(wildcards)["retrieval"]["k1"],
         b=lambda wildcards: testset_spec(wildcards)["retrieval"]["b"],
@@ -123,6 +129,7 @@ rule candidates:
     output:
         "results/testsets/{testset}/candidates.parquet",
     params:
+        code=code("candidates.py"),
         index=index_argument,
     log:
         "logs/testsets/{testset}/candidates.log",

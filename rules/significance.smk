@@ -6,6 +6,7 @@ rule significance:
                             category="Results", subcategory="Significance"),
         means=report("results/stats/means.tsv", caption="../report/means.rst", category="Results", subcategory="Significance"),
     params:
+        code=code("significance.py"),
         # Callables: Snakemake would try to fill in the braces of a plain string.
         eval_pattern=eval_pattern,
         bm25_paths=bm25_eval_paths,

@@ -6,6 +6,7 @@ rule results_table:
         # The same table with binary measures at another relevance level (e.g. TREC DL's level 2).
         other_levels=expand("results/table_level{level}.tsv", level=table_levels()),
     params:
+        code=code("table.py"),
         # Callables: Snakemake would try to fill in the braces of a plain string.
         eval_pattern=table_eval_pattern,
         # The BM25 row shows only test sets whose candidates come from BM25.
@@ -30,6 +31,7 @@ rule import_reported_eval:
     output:
         reported_evaluations(),
     params:
+        code=code("import_reported_eval.py"),
         folder=repository_path(config["paper"]["reported_eval"]),
         eval_pattern=lambda wildcards: study.REPORTED_EVAL,
         config={
@@ -52,6 +54,7 @@ rule reconcile_reported:
     output:
         "results/reported/reconciliation.tsv",
     params:
+        code=code("reconcile_reported.py"),
         eval_pattern=lambda wildcards: study.REPORTED_EVAL,
         # The grid with display names (the brief's rows name them) and the columns.
         layout=STUDY.table_params(),

@@ -9,6 +9,7 @@ rule train:
         # GPU type, wall and GPU seconds of this job (summed by rules/cost.smk).
         cost="results/models/{model}/{optim}/seed{seed}/cost.json",
     params:
+        code=code("train.py"),
         settings=lambda wildcards: STUDY.run_settings(wildcards.model, wildcards.optim),
         model_source=lambda wildcards: STUDY.model_spec(wildcards.model),
         work_dir="results/train/{model}/{optim}/seed{seed}",

@@ -11,9 +11,9 @@ if TYPE_CHECKING:
 
 
 def main(settings, model_spec, base_dir, train, heldout, work_dir, epoch_dirs, state, cost, seed, backend,
-         modal_section) -> None:
+         modal_section, code=None) -> None:
     summary = train_with_backend(backend, settings, model_spec, base_dir, train, heldout, work_dir, epoch_dirs,
-                                 state, seed, cost, modal_section)
+                                 state, seed, cost, modal_section, code=code)
     print(summary)
 
 
@@ -32,4 +32,5 @@ if __name__ == "__main__":
             int(snakemake.wildcards.seed),
             snakemake.params.backend,
             snakemake.params.modal,
+            snakemake.params.code,
         )

@@ -100,6 +100,47 @@ def validate_config(folder: Path) -> str:
     return done.stdout
 
 
+def validate_configs(*names: str) -> Callable[[Path], str]:
+    """`validate-config` on several files of the case's folder, in --configfile's order
+    (a name starting with `config/` is one of the repository's own configs)."""
+    def entry(folder: Path) -> str:
+        paths = [str(ROOT / name) if name.startswith("config/") else str(folder / name) for name in names]
+        done = subprocess.run([sys.executable, "-m", "crossopt.cli", "validate-config", *paths],
+                              capture_output=True, text=True, cwd=ROOT)
+        if done.returncode:
+            raise ConfigError(done.stderr)
+        return done.stdout
+    return entry
+
+
+def rerank_candidates(frame: pd.DataFrame | bytes) -> Callable[[Path], None]:
+    """A tiny model and a candidates table (or raw bytes written as the table)."""
+    def setup(folder: Path) -> None:
+        tiny_model(folder)
+        if isinstance(frame, bytes):
+            (folder / "candidates.parquet").write_bytes(frame)
+        else:
+            frame.to_parquet(folder / "candidates.parquet", index=False)
+    return setup
+
+
+def tiny_model(folder: Path) -> Path:
+    from crossopt.tiny_models import build_tiny_model
+
+    spec = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32,
+            "vocab_size": 120, "max_position_embeddings": 32}
+    return build_tiny_model("bert", spec, ["alpha beta gamma delta", "what is alpha", "beta gamma"] * 20,
+                            folder / "model", 0)
+
+
+def corrupted_weights(folder: Path) -> None:
+    """A model folder whose model.safetensors was cut short (a copy that stopped midway)."""
+    path = tiny_model(folder)
+    weights = path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    CANDIDATE_FRAME.to_parquet(folder / "candidates.parquet", index=False)
+
+
 # --- inputs
 
 QRELS = "q1 0 d1 2\nq1 0 d2 0\nq2 0 d3 1\n"
@@ -132,10 +173,11 @@ def config(edit: Callable[[dict], None] | None = None, text_edit: tuple[str, str
         if text_edit:
             assert text_edit[0] in text
             text = text.replace(*text_edit)
-        data = yaml.safe_load(text)
         if edit:
+            data = yaml.safe_load(text)
             edit(data)
-        (folder / "config.yaml").write_text(yaml.safe_dump(data) if edit else text)
+            text = yaml.safe_dump(data)
+        (folder / "config.yaml").write_text(text)
     return setup
 
 
@@ -143,6 +185,10 @@ def empty_candidates(folder: Path) -> None:
     pd.DataFrame({"qid": pd.Series(dtype=str), "docid": pd.Series(dtype=str), "rank": pd.Series(dtype="int64"),
                   "score": pd.Series(dtype=float), "query": pd.Series(dtype=str), "passage": pd.Series(dtype=str)}
                  ).to_parquet(folder / "candidates.parquet", index=False)
+
+
+CANDIDATE_FRAME = pd.DataFrame({"qid": ["q1", "q1"], "docid": ["d1", "d2"], "rank": [1, 2], "score": [2.0, 1.0],
+                                "query": ["what is alpha"] * 2, "passage": ["alpha beta", "gamma delta"]})
 
 
 def nan_model(folder: Path) -> None:
@@ -181,7 +227,81 @@ def _first_query_counts(report: dict) -> None:
     assert report["per_query"]["q1"]["ndcg_cut_10"] == pytest.approx(1.0)
 
 
+def _same_as_without_comments(report: dict) -> None:
+    assert set(report["per_query"]) == {"q1", "q2"}, report["per_query"].keys()  # no query '#'
+    assert report["per_query"]["q1"]["ndcg_cut_10"] == pytest.approx(1.0)
+
+
+def _overlay_merged(out: str) -> None:
+    """`study: {seeds: ...}` alone is an overlay: merged onto smoke.yaml, not a whole config."""
+    assert re.search(r"overlay.yaml \(overlay\)", out) and "is valid" in out, out
+    assert re.search(r"jobs to run: \d+ trainings \(3 seed\(s\)\)", out), out
+
+
+QRELS_COMMENT = "# 0 header 1\n" + QRELS
+RUN_COMMENT = "# qid Q0 docid\n" + RUN
+NULL_QID = CANDIDATE_FRAME.assign(qid=pd.Series(["q1", None], dtype=object))
+NULL_PASSAGE = CANDIDATE_FRAME.assign(passage=pd.Series(["alpha beta", None], dtype=object))
+
+
+def _truncated_parquet() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    CANDIDATE_FRAME.to_parquet(buffer, index=False)
+    return buffer.getvalue()[:-30]
+
+
 CASES = [
+    # --- issue 25: inputs that were silent, stale-making or ended in an unclear error
+    Case("key repeated in one mapping", config(text_edit=("  use_cpu: true\n", "  use_cpu: true\n  use_cpu: false\n")),
+         validate_config, ConfigError, r"config.yaml, line \d+: key 'use_cpu' appears a second time in one mapping "
+         r"\(first on line \d+\)"),
+    Case("second training block", config(text_edit=("rerank:\n", "training:\n  logging_steps: 100\nrerank:\n")),
+         validate_config, ConfigError, r"key 'training' appears a second time in one mapping"),
+    Case("dataloader_seed, which nothing reads", config(edit=lambda c: c["training"].update(dataloader_seed=3)),
+         validate_config, ConfigError, r"unknown key 'dataloader_seed' in 'training'"),
+    Case("recall depth beyond the retrieval depth",
+         config(edit=lambda c: c["testsets"]["smoke-dl"].update(recall_depths=[500])), validate_config, ConfigError,
+         r"'testsets.smoke-dl.recall_depths': \[500\] exceed the retrieval depth 50"),
+    Case("epochs 3.0", config(text_edit=("epochs: 3", "epochs: 3.0")), validate_config, ConfigError,
+         r"'study.epochs': 3.0 is not of type 'integer' \(write 3, without the decimal point\)"),
+    Case("seed 12.0", config(text_edit=("seeds: [12, 13]", "seeds: [12.0, 13]")), validate_config, ConfigError,
+         r"'study.seeds.0': 12.0 is not of type 'integer' \(write 12"),
+    Case("batch size 16.0", config(text_edit=("batch_size: 16", "batch_size: 16.0")), validate_config, ConfigError,
+         r"'training.batch_size': 16.0 is not of type 'integer'"),
+    Case("learning rate 1e-5 (a string in YAML 1.1)", config(text_edit=("learning_rate: 5.0e-4", "learning_rate: 1e-5")),
+         validate_config, ConfigError, r"'models.minilm.learning_rate': '1e-5' is not of type 'number' \(YAML 1.1 reads "
+         r"1e-5 as text .*write 1.0e-5\)"),
+    Case("tab-indented YAML", config(text_edit=("  batch_size: 16", "\tbatch_size: 16")), validate_config, ConfigError,
+         r"config.yaml, line \d+, column 1: not valid YAML: .* \(YAML does not allow tabs for indentation"),
+    Case("overlay that is a list", files(overlay__yaml="- rerank\n- batch_size\n"),
+         validate_configs("config/smoke.yaml", "overlay.yaml"), ConfigError,
+         r"overlay.yaml: the top level of a config must be a mapping \(key: value lines\), not a list"),
+    Case("overlay with a study section", files(overlay__yaml="study:\n  seeds: [12, 13, 14]\n"),
+         validate_configs("config/smoke.yaml", "overlay.yaml"), check=_overlay_merged),
+    Case("'#' comment lines in qrels and run", files(run__trec=RUN_COMMENT, qrels__txt=QRELS_COMMENT), evaluate,
+         check=_same_as_without_comments),
+    Case("empty topics file", files(run__trec=RUN, topics__tsv="", docs__jsonl=DOCS), candidates, TrecFormatError,
+         r"{folder}/topics.tsv: no topics \(the file is empty\)", ["candidates.parquet"]),
+    Case("topic id with a space", files(run__trec=RUN, topics__tsv="q 1\tfirst query\n", docs__jsonl=DOCS),
+         candidates, TrecFormatError, r"{folder}/topics.tsv, line 1: query id 'q 1' contains a space",
+         ["candidates.parquet"]),
+    Case("empty query text", files(run__trec=RUN, topics__tsv="q1\t \nq2\tsecond\n", docs__jsonl=DOCS),
+         candidates, TrecFormatError, r"{folder}/topics.tsv, line 1: query 'q1' has an empty text",
+         ["candidates.parquet"]),
+    Case("BEIR query _id with a space", beir(queries=b'{"_id": "q 1", "text": "alpha?"}\n'), prepare_beir, DataError,
+         r"beir/queries.jsonl:1: _id 'q 1' is empty or contains whitespace", PREPARE_OUTPUTS),
+    Case("null qid in the candidates", rerank_candidates(NULL_QID), rerank, DataError,
+         r"{folder}/candidates.parquet, row 1: qid is null .*--forcerun candidates", RERANK_OUTPUTS),
+    Case("null passage in the candidates", rerank_candidates(NULL_PASSAGE), rerank, DataError,
+         r"{folder}/candidates.parquet, row 1: passage is null \(qid 'q1', docid 'd2'\)", RERANK_OUTPUTS),
+    Case("truncated candidates parquet", rerank_candidates(_truncated_parquet()), rerank, DataError,
+         r"{folder}/candidates.parquet: not a readable candidates table \(\w+: .*--forcerun candidates",
+         RERANK_OUTPUTS),
+    Case("corrupted model.safetensors", corrupted_weights, rerank, Exception,
+         r"{folder}/model: cannot load the model \(SafetensorError: .*the weights file is damaged or truncated",
+         RERANK_OUTPUTS),
     # --- the rows of the table that used to end in a normal-looking result
     Case("empty run file", files(run__trec="", qrels__txt=QRELS), evaluate, EvaluationError,
          r"{folder}/run.trec has results for none of the 2 judged queries of {folder}/qrels.txt .*run is empty",

@@ -442,22 +442,49 @@ def test_nothing_reaches_modal_in_these_tests():
 
 
 def test_local_run_dir_resumes_same_run_and_restarts_changed_one(tmp_path):
-    """A changed setting must not resume (and export) checkpoints trained under the old one."""
-    from crossopt.backends import local_run_dir
+    """A changed setting, input or code must not resume (and export) checkpoints trained
+    under the old one; the old checkpoints stay until the new run has finished."""
+    from crossopt.backends import local_run_dir, mark_finished, remove_other_runs, set_aside_finished_run
 
     train, heldout = tmp_path / "train.parquet", tmp_path / "heldout.parquet"
     train.write_bytes(b"pairs")
     heldout.write_bytes(b"held")
     spec = {"source": "hub", "hub_id": "x/y", "revision": "0" * 40}
     settings = {"model": "m", "optim": "lion", "learning_rate": 1e-5}
-    first = local_run_dir(tmp_path / "work", settings, spec, [], train, heldout, 12)
+    code = {"modules": "a" * 16, "libraries": {"torch": "2.13.0"}}
+    first = local_run_dir(tmp_path / "work", settings, spec, [], train, heldout, 12, code)
     (first / "checkpoint-10").mkdir(parents=True)
-    assert local_run_dir(tmp_path / "work", settings, spec, [], train, heldout, 12) == first
-    assert (first / "checkpoint-10").exists()  # same run: kept for resuming
-    changed = local_run_dir(tmp_path / "work", {**settings, "learning_rate": 2e-5}, spec, [], train, heldout, 12)
-    assert changed != first and not first.exists()  # stale checkpoints removed
+    assert local_run_dir(tmp_path / "work", settings, spec, [], train, heldout, 12, code) == first
+    assert set_aside_finished_run(first) is None and (first / "checkpoint-10").exists()  # unfinished: resumes
+    changed = local_run_dir(tmp_path / "work", {**settings, "learning_rate": 2e-5}, spec, [], train, heldout, 12, code)
+    assert changed != first and (first / "checkpoint-10").exists()  # kept until the new run finishes
+    (changed / "checkpoint-5").mkdir(parents=True)
+    remove_other_runs(tmp_path / "work", changed)
+    assert not first.exists() and changed.exists()
+    assert local_run_dir(tmp_path / "work", settings, spec, [], train, heldout, 12,
+                         {**code, "modules": "b" * 16}) != first  # other code: another folder
+    assert local_run_dir(tmp_path / "work", settings, spec, [], train, heldout, 12,
+                         {**code, "libraries": {"torch": "2.14.1"}}) != first  # another torch too
     train.write_bytes(b"other pairs")
-    assert local_run_dir(tmp_path / "work", {**settings, "learning_rate": 2e-5}, spec, [], train, heldout, 12) != changed
+    assert local_run_dir(tmp_path / "work", {**settings, "learning_rate": 2e-5}, spec, [], train, heldout, 12,
+                         code) != changed
+
+
+def test_a_finished_run_is_set_aside_not_resumed(tmp_path):
+    """`--forcerun train` on a finished run trains from the base model: the finished folder
+    is renamed, not deleted, until the new run finishes."""
+    from crossopt.backends import FINISHED, mark_finished, remove_other_runs, set_aside_finished_run
+
+    run = tmp_path / "work" / "abc"
+    (run / "checkpoint-10").mkdir(parents=True)
+    mark_finished(run)
+    assert (run / FINISHED).is_file()
+    previous = set_aside_finished_run(run)
+    assert previous == tmp_path / "work" / "abc.previous" and (previous / "checkpoint-10").is_dir()
+    assert not run.exists()  # the new run starts from nothing
+    (run / "checkpoint-3").mkdir(parents=True)
+    remove_other_runs(tmp_path / "work", run)
+    assert not previous.exists() and (run / "checkpoint-3").is_dir()
 
 
 def test_waiting_on_a_call_polls_until_its_result_is_in(monkeypatch, capsys):

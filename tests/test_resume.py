@@ -172,3 +172,41 @@ def test_half_written_checkpoints_are_discarded_and_complete_ones_kept(tmp_path)
     assert discard_incomplete_checkpoints(tmp_path) == ["checkpoint-20", "checkpoint-30", "checkpoint-40"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-10"]
     assert discard_incomplete_checkpoints(tmp_path / "absent") == []
+
+
+@pytest.mark.parametrize("optim", ["adamw", "lion"])
+def test_a_checkpoint_saved_in_fp16_trains_in_fp32_and_reranks(tmp_path, optim):
+    """transformers 5 loads a checkpoint in the dtype it was saved in. A base model stored in
+    fp16 (as gte-multilingual-base very likely is) must still train fp32 master weights: no
+    NaN, every weight tensor moves, the exported checkpoint reloads and reranks."""
+    from transformers import AutoModelForSequenceClassification
+
+    from crossopt.rerank import rerank_to_file
+
+    run = make_tiny_run(tmp_path / "run")
+    fp16 = AutoModelForSequenceClassification.from_pretrained(run["base"]).half()
+    fp16.save_pretrained(run["base"])
+    stored = load_file(run["base"] / "model.safetensors")
+    assert {t.dtype for t in stored.values()} == {torch.float16}  # the base really is fp16 on disk
+    settings = run_settings(load_config(ROOT / "config" / "smoke.yaml"), "minilm", optim)
+    settings.update(epochs=1, batch_size=16, logging_steps=5, max_length=48, learning_rate=2e-5,
+                    evaluator={"type": "heldout", "negatives": 5, "max_queries": 20})
+    out = tmp_path / "out"
+    train_cross_encoder(settings, str(run["base"]), run["train"], run["heldout"], out / "work", [out / "epoch1"],
+                        out / "trainer_state.json", SEED)
+    log = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    norms = [entry["grad_norm"] for entry in log if "grad_norm" in entry]
+    assert norms and all(torch.isfinite(torch.tensor(n)) for n in norms), norms
+    trained = load_file(out / "epoch1" / "model.safetensors")
+    assert {t.dtype for t in trained.values()} == {torch.float32}
+    shared = [name for name in stored if name in trained and "classifier" not in name]
+    unmoved = [name for name in shared if torch.equal(trained[name], stored[name].float())]
+    # 2e-5 is below fp16's resolution for most weights: in fp16, Lion's updates are lost.
+    assert len(unmoved) <= 1, unmoved  # at most the position ids' buffer-like embeddings of unused rows
+    pairs = {"qid": ["q1", "q1", "q2"], "docid": ["d1", "d2", "d3"], "rank": [1, 2, 1], "score": [3.0, 2.0, 1.0],
+             "query": ["what is it"] * 3, "passage": ["an answer", "another text", "a third text"]}
+    import pandas as pd
+
+    pd.DataFrame(pairs).to_parquet(tmp_path / "candidates.parquet", index=False)
+    assert rerank_to_file(out / "epoch1", tmp_path / "candidates.parquet", tmp_path / "run.trec", 8, 48, "t",
+                          {"mode": "optimized"}) == 3
