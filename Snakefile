@@ -41,6 +41,14 @@ config.clear()
 config.update(_composed)
 
 
+# A local machine runs one GPU job at a time (training and reranking each declare gpu=1 when
+# they run a model on the GPU) unless `--resources gpu=N` allows N: without a limit, Snakemake
+# would start as many GPU jobs as --cores allows, all on one card. A cluster executor
+# schedules GPUs itself.
+if workflow.local_exec and "gpu" not in workflow.global_resources:
+    workflow.register_resource("gpu", 1)
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/scifact.smk"

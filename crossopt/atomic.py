@@ -42,22 +42,49 @@ def atomic_path(path: Source, directory: bool = False) -> Iterator[Path]:
     replaced as a whole. Parent folders are created.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if directory:
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    else:
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        tmp = Path(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if directory:
+            tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        else:
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            tmp = Path(name)
+    except OSError as error:
+        raise _named(error, path) from None
     try:
         yield tmp
         os.chmod(tmp, (0o777 if directory else 0o666) & ~_UMASK)
         if directory and path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)  # a folder cannot be renamed over a non-empty one
-        os.replace(tmp, path)
+            # A folder cannot be renamed over a non-empty one: the old one is moved aside
+            # first and removed only once the new one is in place.
+            old = path.with_name(f".{path.name}.old")
+            _remove(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            _remove(old)
+        else:
+            os.replace(tmp, path)
+    except OSError as error:
+        _remove(tmp)
+        raise _named(error, path) from None
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _named(error: OSError, path: Path) -> OSError:
+    """The same error, with the output it was writing and what to do in its message."""
+    import errno
+
+    hints = {errno.ENOSPC: "the disk is full: free space and run again",
+             errno.EACCES: "no permission to write there: check the folder's owner and mode",
+             errno.EROFS: "the file system is read-only",
+             errno.EDQUOT: "the disk quota is used up"}
+    hint = hints.get(error.errno, "")
+    message = f"cannot write {path}: {error.strerror or error}" + (f" ({hint})" if hint else "") + \
+        "; nothing was written there"
+    return type(error)(error.errno, message) if error.errno else OSError(message)
 
 
 def atomic_write_text(path: Source, text: str) -> None:

@@ -346,7 +346,7 @@ class ModalSession(_SessionSettings):
 
     def wait(self, call_id: str) -> dict:
         import modal
-        from modal.exception import OutputExpiredError
+        from modal.exception import FunctionTimeoutError, OutputExpiredError
         from modal.exception import TimeoutError as PollTimeout
 
         call, start = modal.FunctionCall.from_id(call_id), time.monotonic()
@@ -355,6 +355,14 @@ class ModalSession(_SessionSettings):
                 return call.get(timeout=self.poll_seconds)
             except OutputExpiredError as error:
                 raise CallExpired(f"Modal no longer holds the result of call {call_id}") from error
+            except FunctionTimeoutError as error:
+                # A subclass of the poll timeout below, but final: the function ran out of
+                # time on its last attempt (its retries are used up). Waiting would never end.
+                raise BackendError(
+                    f"Modal call {call_id} ended: the function timed out on its last attempt, after "
+                    f"{(time.monotonic() - start) / 60:.0f} min of waiting here ({error}). Its checkpoints stay "
+                    "on the Volume: raise modal.<train|rerank>.timeout or retries, redeploy, and rerun the job "
+                    "to resume") from error
             except (TimeoutError, PollTimeout):
                 # modal 1.6's FunctionCall.get raises the built-in TimeoutError when the
                 # result is not there yet (modal/_functions.py, poll_function).
@@ -456,10 +464,15 @@ def call_function(session: Session, which: str, request: dict, record: str | Pat
                              keep_record)
     except _connection_errors():
         raise  # the call goes on; the record stays for the next run
-    except Exception:
+    except BackendError:
         if record:
             record.unlink(missing_ok=True)
         raise
+    except Exception as error:
+        if record:
+            record.unlink(missing_ok=True)
+        raise BackendError(f"Modal call {call_id} ({FUNCTIONS[which]}) failed: {type(error).__name__}: {error}") \
+            from error
     if record and not keep_record:
         record.unlink(missing_ok=True)
     return result

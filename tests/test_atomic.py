@@ -51,3 +51,59 @@ def test_a_folder_is_replaced_as_a_whole(tmp_path):
             (staging / "weights.bin").write_text("partial")
             raise OSError("disk full")
     assert sorted(os.listdir(target)) == ["config.json"] and os.listdir(tmp_path) == ["model"]
+
+
+def test_a_read_only_folder_names_the_output_and_leaves_nothing(tmp_path):
+    import os
+
+    import pytest
+
+    from crossopt.atomic import atomic_write_text
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    os.chmod(folder, 0o555)
+    try:
+        if os.access(folder, os.W_OK):  # root writes anywhere: the case cannot be made here
+            pytest.skip("this user can write into a read-only folder (root)")
+        with pytest.raises(PermissionError, match=rf"cannot write {folder}/x.txt: .*no permission"):
+            atomic_write_text(folder / "x.txt", "text")
+        assert list(folder.iterdir()) == []
+    finally:
+        os.chmod(folder, 0o755)
+
+
+def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path, monkeypatch):
+    """ENOSPC while the content is written (the rename never happens)."""
+    import errno
+
+    import pytest
+
+    from crossopt import atomic
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match=r"cannot write .*/table.tsv: No space left on device \(the disk is full"):
+        with atomic.atomic_path(tmp_path / "table.tsv") as tmp:
+            tmp.write_text("half")
+            full()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_read_only_file_system_names_the_output(tmp_path, monkeypatch):
+    """EROFS when the temporary file is created (what root meets on a read-only mount)."""
+    import errno
+
+    import pytest
+
+    from crossopt import atomic
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", read_only)
+    with pytest.raises(OSError, match=r"cannot write .*/run.trec: Read-only file system \(the file system is "
+                                      r"read-only\); nothing was written there"):
+        atomic.atomic_write_text(tmp_path / "run.trec", "q1 Q0 d1 1 1.0 t\n")
+    assert not (tmp_path / "run.trec").exists()

@@ -106,13 +106,14 @@ def test_forcerun_train_after_a_code_change_trains_from_the_base_model(smoke_stu
     before = hashlib.sha256(weights.read_bytes()).hexdigest()
     old_dirs = set((study / "results/train/minilm/adamw/seed12").iterdir())
     repo = workflow_copy(tmp_path / "repo")
-    edit(repo / "crossopt" / "train.py", 'learning_rate=settings["learning_rate"],',
-         'learning_rate=10 * settings["learning_rate"],')
+    edit(repo / "crossopt" / "train.py", 'lr, betas = settings["learning_rate"], tuple(settings["betas"])',
+         'lr, betas = 10 * settings["learning_rate"], tuple(settings["betas"])')
     snakemake(repo, study, "--forcerun", "train", "--", f"{run}/trainer_state.json")
     state = json.loads((study / run / "trainer_state.json").read_text())
     assert state["study_summary"]["resumed_from"] is None
     assert hashlib.sha256(weights.read_bytes()).hexdigest() != before
     peak = max(entry["learning_rate"] for entry in state["log_history"] if "learning_rate" in entry)
-    assert peak == pytest.approx(10 * state["study_summary"]["settings"]["learning_rate"], rel=1e-6)
+    # The logged rate at the logging step nearest the end of warm-up: about ten times the config's.
+    assert peak == pytest.approx(10 * state["study_summary"]["settings"]["learning_rate"], rel=0.02)
     new_dirs = set((study / "results/train/minilm/adamw/seed12").iterdir())
     assert len(new_dirs) == 1 and not new_dirs & old_dirs  # a new fingerprint; the old folder removed after

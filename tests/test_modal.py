@@ -516,3 +516,35 @@ def test_waiting_on_a_call_polls_until_its_result_is_in(monkeypatch, capsys):
     monkeypatch.setattr(modal.FunctionCall, "from_id", lambda call_id: gone)
     with pytest.raises(CallExpired, match="fc-2"):
         session.wait("fc-2")
+
+
+def test_a_final_timeout_or_a_failed_call_ends_the_wait(monkeypatch, tmp_path):
+    """modal's FunctionTimeoutError subclasses the poll timeout that means "still running";
+    it is final (the last attempt ran out of time) and must end the wait, naming the call.
+    A call that failed otherwise ends it too, and neither leaves a call record to wait on."""
+    from modal.exception import FunctionTimeoutError, RemoteError
+
+    from crossopt.backends import BackendError, ModalSession, call_function
+
+    class Call:
+        def __init__(self, outcomes):
+            self.outcomes = list(outcomes)
+
+        def get(self, timeout=None):
+            outcome = self.outcomes.pop(0)
+            raise outcome
+
+    session = ModalSession({**SECTION, "poll_seconds": 1}, "training")
+    timed_out = Call([TimeoutError(), FunctionTimeoutError("Function timed out")])
+    monkeypatch.setattr(modal.FunctionCall, "from_id", lambda call_id: timed_out)
+    with pytest.raises(BackendError, match=r"Modal call fc-3 ended: the function timed out on its last attempt"):
+        session.wait("fc-3")
+    assert timed_out.outcomes == []  # polled until the final timeout, and not after
+
+    failed = Call([RemoteError("CUDA out of memory")])
+    monkeypatch.setattr(modal.FunctionCall, "from_id", lambda call_id: failed)
+    monkeypatch.setattr(ModalSession, "spawn", lambda self, which, request: "fc-4")
+    record = tmp_path / "modal-call.json"
+    with pytest.raises(BackendError, match=r"Modal call fc-4 \(\w+\) failed: RemoteError: CUDA out of memory"):
+        call_function(session, "train", {"run_dir": "runs/x"}, record)
+    assert not record.exists()

@@ -179,3 +179,18 @@ def test_real_config_dag_offline():
     assert counts["rerank"] == 36  # one job per (checkpoint, enabled test set)
     assert counts["evaluate"] == 36  # 18 checkpoints x 2 enabled test sets
     assert counts["prepare_pyserini_testset"] == 1 and counts["prepare_msmarco_v11_testset"] == 1
+
+
+def test_a_local_gpu_runs_one_training_at_a_time(study, tmp_path):
+    """Trainings that declare gpu=1 (use_cpu: false) are not started together on a local
+    machine, although --cores 2 would allow two jobs: the Snakefile's default gpu=1 limit."""
+    from conftest import copy_study
+
+    copy = copy_study(study, tmp_path / "study")
+    targets = [f"results/models/minilm/{optim}/seed12/trainer_state.json" for optim in ("adamw", "lion")]
+    result = snakemake(copy, "--config", "training={use_cpu: false}", "--", *targets)
+    log = result.stdout + result.stderr
+    events = [("start" if line.startswith("rule train:") else "end", line)
+              for line in log.splitlines() if line.startswith("rule train:") or "(Rule: train)" in line]
+    assert [kind for kind, _ in events] == ["start", "end", "start", "end"], log[-4000:]
+    assert "gpu=1" in log  # the jobs asked for a GPU (resources line of each job)
