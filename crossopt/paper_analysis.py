@@ -185,10 +185,14 @@ def learning_rate_paragraph(rows: Sequence[ResultRow], runs: Mapping, model_keys
     high = [m for m in order if lrs[m] != distinct[0]]
     both = "" if shared else f" ({cand}'s own rates; {ref}'s differ, \\cref{{tab:models}})"
     if all(ranking[m] > 0 for m in low) and all(ranking[m] < 0 for m in high):
-        text += (f" {cand} is ahead on average only where it ran at the smallest learning rate"
+        mrr_ahead = [m for m in high if mrr.get(m, 0) > 0]
+        exception = ("" if not mrr_ahead else
+                     " (in MRR@10, though, it is ahead for " + _join([latex_escape(m) for m in mrr_ahead])
+                     + " as well)")
+        text += (f" In {label}, {cand} is ahead on average only where it ran at the smallest learning rate"
                  f"{both}, {_lr_label(distinct[0])} against "
                  + _join(sorted({_lr_label(lrs[m]) for m in high})) +
-                 f" for the others. That is the direction its authors' advice predicts: a sign "
+                 f" for the others{exception}. That is the direction its authors' advice predicts: a sign "
                  f"update moves every weight by the full learning rate, so they recommend a rate "
                  f"three to ten times smaller than AdamW's~\\cite{{{cite_lion}}}. The pattern is "
                  f"confounded, however. The learning rate changes only together with the model, "
@@ -197,7 +201,7 @@ def learning_rate_paragraph(rows: Sequence[ResultRow], runs: Mapping, model_keys
                     else f"there are only {format_number(n_seeds, style='word')} seeds per configuration")
                  + ", so the table cannot say which of these made the difference.")
     elif all(ranking[m] < 0 for m in low) and all(ranking[m] > 0 for m in high):
-        text += (f" {cand} is ahead on average only where it ran at the larger learning rate{both}, "
+        text += (f" In {label}, {cand} is ahead on average only where it ran at the larger learning rate{both}, "
                  f"the opposite of what its authors' advice would predict~\\cite{{{cite_lion}}}; "
                  f"the learning rate changes only together with the model, so this is not "
                  f"evidence about the rate either.")

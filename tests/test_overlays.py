@@ -29,6 +29,8 @@ def pins(training: str = "") -> tuple[str, ...]:
 
 
 PIN = pins()
+# config.yaml reports the researcher's files and trains nothing; this overlay reruns the study.
+RERUN = ("--configfile", "config.yaml", "config/rerun.yaml")
 
 
 def snakemake(*args: str, directory: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -59,19 +61,38 @@ def train_gpu_resource(*config_args: str) -> set[str]:
 
 @needs_researcher_files
 def test_modal_overlay_plans_the_same_jobs_as_the_local_config():
-    local = planned_jobs("--config", *PIN)
+    local = planned_jobs(*RERUN, "--config", *PIN)
     assert len(local) > 100 and ("results/table.tsv", "results_table") in local
-    for overlay in (["--configfile", "config/modal.yaml"], ["--configfile", "config.yaml", "config/modal.yaml"]):
+    for overlay in (["--configfile", "config/rerun.yaml", "config/modal.yaml"],
+                    ["--configfile", "config.yaml", "config/rerun.yaml", "config/modal.yaml"]):
         assert planned_jobs(*overlay, "--config", *PIN) == local, overlay
         assert train_gpu_resource(*overlay, "--config", *PIN) == {"0"}, overlay  # the overlay took effect
-    assert train_gpu_resource("--config", *PIN) == {"1"}
+    assert train_gpu_resource(*RERUN, "--config", *PIN) == {"1"}
+
+
+@needs_researcher_files
+def test_reported_results_train_nothing_and_the_rerun_overlay_trains_every_run():
+    """`all` of config.yaml is the table and the paper from the researcher's files; with
+    config/rerun.yaml it trains 6 runs and the table is built from the computed evaluations."""
+    reported = planned_jobs("--config", *PIN)
+    assert not {rule for _, rule in reported} & {"train", "rerank", "evaluate", "significance", "cost_summary"}
+    assert ("results/table.tsv", "results_table") in reported
+    rerun = snakemake("-n", "all", *RERUN, "--config", *PIN)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert len(re.findall(r"^rule train:$", rerun.stdout, re.M)) == 6
+    lines = rerun.stdout.splitlines()
+    start = lines.index(next(line for line in lines if line.strip() in ("rule results_table:", "localrule results_table:")))
+    inputs = next(line for line in lines[start:start + 5] if line.strip().startswith("input:")).split(":", 1)[1]
+    inputs = [name.strip() for name in inputs.split(",")]
+    assert len([i for i in inputs if i.startswith("results/eval/") and "/seed12/epoch" in i]) == 36, inputs[:5]
+    assert not any(i.startswith("results/reported/") for i in inputs)
 
 
 def test_config_values_on_the_command_line_are_an_overlay_too():
     # Before, --config replaced the whole config and validation failed.
-    assert planned_jobs("--config", *pins("backend: modal, "), "rerank={batch_size: 128}") \
-        == planned_jobs("--config", *PIN)
-    assert train_gpu_resource("--config", *pins("backend: modal, ")) == {"0"}
+    assert planned_jobs(*RERUN, "--config", *pins("backend: modal, "), "rerank={batch_size: 128}") \
+        == planned_jobs(*RERUN, "--config", *PIN)
+    assert train_gpu_resource(*RERUN, "--config", *pins("backend: modal, ")) == {"0"}
 
 
 def test_overlay_on_a_complete_config_keeps_that_config():
@@ -89,7 +110,7 @@ def test_overlay_is_validated_after_the_merge():
 @needs_researcher_files
 def test_unpinned_training_data_stops_before_any_job(tmp_path):
     """A real run (not a dry run) in an empty folder: validation fails before a job or a download starts."""
-    result = snakemake("all", directory=tmp_path, timeout=120)
+    result = snakemake("all", *RERUN, directory=tmp_path, timeout=120)
     assert result.returncode != 0
     assert "missing required key 'data.hf_revision'" in result.stdout + result.stderr
     # no job was scheduled: the error comes while the run is planned

@@ -157,12 +157,12 @@ def test_config_typo_stops_the_workflow_naming_the_key(tmp_path):
 
 
 def test_real_config_dag_offline():
-    """The default config.yaml plans the whole study without touching the network."""
+    """config.yaml with config/rerun.yaml plans the whole study without touching the network."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                HF_HUB_OFFLINE="1")
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(ROOT),
-         "--cores", "1", "-n", "--quiet", "rules", "all",
+         "--cores", "1", "-n", "--quiet", "rules", "all", "--configfile", "config.yaml", "config/rerun.yaml",
          # config.yaml leaves the commits of the training and NanoBEIR data to the user;
          # a stand-in pins them here.
          "--config", "data={hf_revision: 0123456789abcdef0123456789abcdef01234567}",
