@@ -285,7 +285,8 @@ def _cross_reference_problems(config: dict) -> list[str]:
         deeper = [k for k in spec.get("recall_depths") or [] if depth is not None and k > depth]
         if deeper:
             problems.append(f"'testsets.{key}.recall_depths': {deeper} exceed the retrieval depth {depth}: "
-                            f"R@{deeper[0]} of a run cut at {depth} would be R@{depth} under another name")
+                            f"R@{deeper[0]} of a run cut at {depth} would be R@{depth} under another name; "
+                            f"set recall_depths (default [100, 1000]) to depths up to {depth}")
     for key, model in config["models"].items():
         if model.get("trust_remote_code") and model["source"] == "hub" and not model.get("revision"):
             problems.append(f"'models.{key}.revision': trust_remote_code needs a pinned revision")

@@ -60,6 +60,7 @@ def test_enabling_a_new_testset_plans_no_job_for_the_existing_ones(smoke_study, 
     config["testsets"]["smoke-new"] = {
         "name": "New BEIR test set", "source": "beir", "path": str(folder), "split": "test",
         "retrieval": {"index": "local", "k1": 0.9, "b": 0.4, "depth": 50}, "missing_queries": "zero",
+        "recall_depths": [10, 50],  # the default, [100, 1000], is deeper than the run
     }
     jobs = planned_jobs(smoke_study, write_config(config, tmp_path / "config.yaml"))
     by_rule: dict[str, int] = {}

@@ -190,7 +190,8 @@ def test_a_local_gpu_runs_one_training_at_a_time(study, tmp_path):
     targets = [f"results/models/minilm/{optim}/seed12/trainer_state.json" for optim in ("adamw", "lion")]
     result = snakemake(copy, "--config", "training={use_cpu: false}", "--", *targets)
     log = result.stdout + result.stderr
-    events = [("start" if line.startswith("rule train:") else "end", line)
-              for line in log.splitlines() if line.startswith("rule train:") or "(Rule: train)" in line]
+    starts = ("rule train:", "localrule train:")
+    events = [("start" if line.startswith(starts) else "end", line)
+              for line in log.splitlines() if line.startswith(starts) or "(Rule: train)" in line]
     assert [kind for kind, _ in events] == ["start", "end", "start", "end"], log[-4000:]
     assert "gpu=1" in log  # the jobs asked for a GPU (resources line of each job)
