@@ -4,6 +4,9 @@
     python -m crossopt.cli validate-config CFG [CFG ...]
                                                 validate the config that `--configfile CFG ...` gives (overlays
                                                 merged in order), check its local files, summarize it
+    python -m crossopt.cli preflight [--configfile CFG ...]
+                                                before a real run: pins, researcher's files, Modal token,
+                                                GPUs, base-model dtypes, disk; job counts and a cost range
     python -m crossopt.cli check-index INDEX [--documents N]
                                                 count an index's documents; fail unless there are N
 """
@@ -55,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
                                "sections) replaces config.yaml, any other file is an overlay merged on top")
     validate.add_argument("--directory", default=".",
                           help="folder snakemake will run in: relative paths in the config start there (default: .)")
+    flight = commands.add_parser("preflight", help="check what a real run needs and say what it will cost")
+    flight.add_argument("--configfile", nargs="*", default=[], dest="configfiles",
+                        help="the run's config files, in --configfile's order (default: config.yaml)")
+    flight.add_argument("--results", default="results", help="the results folder (base models, free space)")
     index = commands.add_parser("check-index", help="open a Lucene index folder (or prebuilt name), count its documents")
     index.add_argument("index")
     index.add_argument("--documents", type=int, help="the count it must have (msmarco-v1-passage: 8841823)")
@@ -89,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
               + ("" if kinds[0] == "complete" else f", on top of {default}"))
         print("\n".join(config_summary(study)))
         print(f"{label} is valid.")
+    elif args.command == "preflight":
+        from pathlib import Path
+
+        from .preflight import main as preflight_main
+
+        return preflight_main(args.configfiles, Path(__file__).resolve().parent.parent, Path(args.results))
     elif args.command == "check-index":
         from .sources import index_document_count
 

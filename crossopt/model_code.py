@@ -36,15 +36,30 @@ def model_code(settings: dict) -> dict:
     return code
 
 
-def loading_kwargs(code: dict) -> dict:
-    """Keyword arguments for `CrossEncoder(...)`; registers local code first."""
+def loading_kwargs(code: dict, model_kwargs: dict | None = None) -> dict:
+    """Keyword arguments for `CrossEncoder(...)`; registers local code first. `model_kwargs`
+    (e.g. the dtype) are merged with the code revision's."""
+    if code.get("local_code"):
+        importlib.import_module(LOCAL_CODE[code["local_code"]]).register()
+    kwargs: dict = {"trust_remote_code": bool(code.get("trust_remote_code"))}
+    model_kwargs = dict(model_kwargs or {})
+    if code.get("trust_remote_code") and code.get("code_revision"):
+        # Both the config class and the model class come from the code repository.
+        kwargs["config_kwargs"] = {"code_revision": code["code_revision"]}
+        model_kwargs["code_revision"] = code["code_revision"]
+    if model_kwargs:
+        kwargs["model_kwargs"] = model_kwargs
+    return kwargs
+
+
+def transformers_kwargs(code: dict) -> dict:
+    """The same for `AutoModelForSequenceClassification.from_pretrained(...)` and
+    `AutoTokenizer.from_pretrained(...)` (no sentence-transformers)."""
     if code.get("local_code"):
         importlib.import_module(LOCAL_CODE[code["local_code"]]).register()
     kwargs: dict = {"trust_remote_code": bool(code.get("trust_remote_code"))}
     if code.get("trust_remote_code") and code.get("code_revision"):
-        # Both the config class and the model class come from the code repository.
-        kwargs["config_kwargs"] = {"code_revision": code["code_revision"]}
-        kwargs["model_kwargs"] = {"code_revision": code["code_revision"]}
+        kwargs["code_revision"] = code["code_revision"]
     return kwargs
 
 

@@ -404,13 +404,46 @@ def load_cross_encoder(model_dir: str | Path, max_length: int):
 
     torch.manual_seed(0)
     # The code the checkpoint was trained with (sentence-transformers does not keep trust_remote_code).
-    kwargs = loading_kwargs(read_model_code(model_dir))
     # Weights in float32 whatever dtype the checkpoint was saved in (transformers 5 keeps the
     # saved dtype); `precision` then decides the arithmetic (autocast), as the config states.
+    kwargs = loading_kwargs(read_model_code(model_dir), {"dtype": torch.float32})
     model = open_model(lambda: CrossEncoder(str(model_dir), max_length=max_length, local_files_only=True,
-                                            model_kwargs={"dtype": torch.float32}, **kwargs), str(model_dir))
+                                            **kwargs), str(model_dir))
     model.eval()
     return model
+
+
+@dataclass
+class Scorer:
+    """What scoring needs of a checkpoint: the Hugging Face model (`model`), its tokenizer and
+    the maximum length, under the attribute names of a sentence-transformers CrossEncoder."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    max_seq_length: int
+
+
+def load_scorer(model_dir: str | Path, max_length: int) -> Scorer:
+    """A checkpoint loaded as `load_cross_encoder` loads it (same weights, float32, same
+    tokenizer, on the GPU where there is one), with transformers alone: importing
+    sentence-transformers took several seconds of every reranking job's start-up
+    (docs/performance.md). score_pairs gives the same logits for both."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from .model_code import open_model, read_model_code, transformers_kwargs
+
+    torch.manual_seed(0)
+    kwargs = transformers_kwargs(read_model_code(model_dir))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+
+    def load() -> Scorer:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(model_dir), dtype=torch.float32, local_files_only=True, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True, model_max_length=max_length,
+                                                  trust_remote_code=kwargs["trust_remote_code"])
+        return Scorer(model.to(device).eval(), tokenizer, max_length)
+
+    return open_model(load, str(model_dir))
 
 
 def rerank_to_file(model_dir: str | Path, candidates_path: str | Path, output: str | Path,
@@ -422,7 +455,7 @@ def rerank_to_file(model_dir: str | Path, candidates_path: str | Path, output: s
     """
     if not isinstance(options, RerankOptions):
         options = RerankOptions.from_config(options)
-    model = load_cross_encoder(model_dir, max_length)
+    model = load_scorer(model_dir, max_length)
     candidates = read_candidates(candidates_path)
     run = rerank(model, candidates, batch_size, options, max_length)
     write_run(output, run, tag)

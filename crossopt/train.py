@@ -280,8 +280,7 @@ def load_cross_encoder(model_path: str, settings: dict, revision: str | None = N
         num_labels=1,
         max_length=settings["max_length"],
         revision=revision,
-        model_kwargs={"dtype": torch.float32},
-        **loading_kwargs(model_code(settings)),
+        **loading_kwargs(model_code(settings), {"dtype": torch.float32}),
     ), str(model_path))
 
 

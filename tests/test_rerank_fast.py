@@ -192,3 +192,17 @@ def test_empty_and_mismatched_inputs(model_dir):
     assert score_pairs(model, [], [], 8) == []
     with pytest.raises(ValueError, match="2 queries but 1 passages"):
         score_pairs(model, ["a", "b"], ["x"], 8)
+
+
+@pytest.mark.parametrize("mode", ["naive", "optimized"])
+def test_the_light_loader_scores_exactly_as_the_cross_encoder(model_dir, smoke, mode):
+    """rerank_to_file loads checkpoints with transformers alone (load_scorer); every pair must
+    get the very same logit as through sentence-transformers' CrossEncoder."""
+    from crossopt.rerank import load_scorer
+
+    queries, passages = smoke["candidates"]["query"].tolist(), smoke["candidates"]["passage"].tolist()
+    options = RerankOptions(mode=mode)
+    via_cross_encoder = score_pairs(load_cross_encoder(model_dir, MAX_LENGTH), queries, passages, 16, options)
+    scorer = load_scorer(model_dir, MAX_LENGTH)
+    assert next(scorer.model.parameters()).dtype == torch.float32
+    assert score_pairs(scorer, queries, passages, 16, options) == via_cross_encoder
