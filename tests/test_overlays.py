@@ -120,10 +120,11 @@ def test_unpinned_training_data_stops_before_any_job(tmp_path):
 
 
 @needs_researcher_files
-def test_the_paper_from_reported_outputs_needs_no_pinned_training_data():
+def test_the_paper_from_reported_outputs_needs_no_pinned_training_data(tmp_path):
     """config.yaml's paper is built from the researcher's outputs: planning it trains nothing,
-    so it needs no pinned training data, and it schedules no training job."""
-    result = snakemake("-n", "paper")
+    so it needs no pinned training data, and it schedules no training job. (In an empty
+    folder: in the repository, a `make paper` before would leave nothing to plan.)"""
+    result = snakemake("-n", "paper", directory=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "import_reported_eval" in result.stdout
     assert not re.search(r"^\s*(local)?rule (train|training_pairs|candidates)\b", result.stdout, re.M)
