@@ -314,9 +314,15 @@ def export_checkpoint(checkpoint: Path, destination: Path, code: dict | None = N
     shutil.copytree(checkpoint, staging, ignore=lambda _, names: [n for n in names if n in RESUME_ONLY_FILES])
     if code and (code.get("local_code") or code.get("trust_remote_code")):
         write_model_code(staging, code)
+    # The finished export it replaces is moved aside, and removed only once the new one is in place.
+    old = destination.with_name(f".{destination.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
     if destination.exists():
-        shutil.rmtree(destination)
+        destination.rename(old)
     staging.rename(destination)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def train_cross_encoder(
