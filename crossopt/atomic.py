@@ -55,22 +55,30 @@ def atomic_path(path: Source, directory: bool = False) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, (0o777 if directory else 0o666) & ~_UMASK)
-        if directory and path.is_dir() and not path.is_symlink():
-            # A folder cannot be renamed over a non-empty one: the old one is moved aside
-            # first and removed only once the new one is in place.
-            old = path.with_name(f".{path.name}.old")
-            _remove(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            _remove(old)
-        else:
-            os.replace(tmp, path)
+        replace_path(tmp, path)
     except OSError as error:
         _remove(tmp)
         raise _named(error, path) from None
     except BaseException:
         _remove(tmp)
         raise
+
+
+def replace_path(staging: Path, destination: Path) -> None:
+    """Move a fully written file or folder over `destination`. A folder cannot be renamed over
+    a non-empty one, so an existing folder is moved aside first and removed only once the new
+    one is in place: at no moment is neither there."""
+    staging, destination = Path(staging), Path(destination)
+    if destination.is_dir() and not destination.is_symlink():
+        old = destination.with_name(f".{destination.name}.old")
+        _remove(old)
+        os.replace(destination, old)
+        os.replace(staging, destination)
+        _remove(old)
+    else:
+        if staging.is_dir() and (destination.exists() or destination.is_symlink()):
+            destination.unlink()  # a folder is not renamed over a file
+        os.replace(staging, destination)
 
 
 def _named(error: OSError, path: Path) -> OSError:

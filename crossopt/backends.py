@@ -33,7 +33,7 @@ import warnings
 from pathlib import Path, PurePosixPath
 from typing import Callable, Protocol
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, replace_path
 
 BACKENDS = ("local", "modal")
 
@@ -147,15 +147,6 @@ class VolumeStore(Protocol):
     def download(self, remote: str, local: Path) -> None: ...
 
 
-def _replace(staging: Path, destination: Path) -> None:
-    """Move a fully written file or folder into place (replacing what was there)."""
-    if destination.is_dir():
-        shutil.rmtree(destination)
-    elif destination.exists():
-        destination.unlink()
-    staging.rename(destination)
-
-
 class LocalDirStore:
     """A folder used as the Volume (tests; also `LocalVolumeSession`)."""
 
@@ -184,7 +175,7 @@ class LocalDirStore:
             shutil.copytree(source, staging)
         else:
             shutil.copy2(source, staging)
-        _replace(staging, destination)
+        replace_path(staging, destination)
 
 
 class ModalVolumeStore:
@@ -233,7 +224,7 @@ class ModalVolumeStore:
             with open(target, "wb") as handle:
                 for chunk in self.volume.read_file(entry.path):
                     handle.write(chunk)
-        _replace(staging, local)
+        replace_path(staging, local)
 
 
 def ensure_uploaded(store: VolumeStore, local: str | Path, name: str) -> str:
@@ -614,7 +605,7 @@ def export_from_volume(session: Session, remote: str, destination: Path) -> None
     pointer = {"volume": session.volume_name, "path": remote, "deployment": session.deployment,
                "downloaded": session.download_checkpoints}
     (staging / VOLUME_POINTER).write_text(json.dumps(pointer, indent=2) + "\n")
-    _replace(staging, destination)
+    replace_path(staging, destination)
 
 
 def volume_location(model_dir: str | Path) -> dict | None:

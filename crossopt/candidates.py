@@ -20,6 +20,15 @@ def _require_entries(run, run_path) -> None:
                         "(check the index and the topics it was retrieved with)")
 
 
+REBUILD_CANDIDATES = "rebuild it: snakemake --forcerun candidates (or delete it and rerun)"
+
+
+def unreadable_candidates(path: str | Path, error: Exception) -> DataError:
+    """The error for a candidates table pyarrow cannot read (truncated, or not parquet)."""
+    return DataError(f"{path}: not a readable candidates table ({type(error).__name__}: {error}); "
+                     f"{REBUILD_CANDIDATES}")
+
+
 def check_candidates_file(path: str | Path) -> int:
     """Fail unless `path` is a candidate table with at least one row; return the row count."""
     import pyarrow.parquet as pq
@@ -29,8 +38,7 @@ def check_candidates_file(path: str | Path) -> int:
     except FileNotFoundError:
         raise
     except Exception as error:  # a truncated or foreign file: pyarrow's ArrowInvalid, OSError
-        raise DataError(f"{path}: not a readable candidates table ({type(error).__name__}: {error}); "
-                        "rebuild it: snakemake --forcerun candidates") from None
+        raise unreadable_candidates(path, error) from None
     if rows == 0:
         raise DataError(f"{path}: the candidate table is empty, so reranking would write an empty run; "
                         "rebuild it from a non-empty first-stage run (snakemake --forcerun candidates)")

@@ -133,11 +133,11 @@ def code_version(script: str | Path, extra_modules: tuple[str, ...] = (), packag
     script imports (or `extra_modules` names, for shell rules), and the versions of the
     number-shaping libraries among their imports (or named in `packages`)."""
     files = [Path(script).resolve()] if script else []
-    names = set(extra_modules)
+    names: set[str] = set()
     for file in files:
         names |= set(module_closure(file))
-    for name in list(names):
-        names |= set(module_closure(_module_path(name)))
+    for name in extra_modules:  # shell rules: the modules their command runs, and what those import
+        names |= {name, *module_closure(_module_path(name))}
     paths = files + [_module_path(name) for name in sorted(names)]
     digest = hashlib.sha256()
     external = set()

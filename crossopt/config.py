@@ -76,13 +76,22 @@ def training_data_pin_error(config: dict) -> str | None:
     Checked while Snakemake plans a run whose jobs need the training pairs (rules/common.smk),
     so such a run stops before any job starts; runs that need no training data are unaffected.
     """
-    data = config["data"]
-    if data["source"] == "hf" and not data.get("hf_revision"):
-        return "missing required key 'data.hf_revision'" + REQUIRED_HINTS["data.hf_revision"]
-    evaluator = config["training"].get("evaluator") or {}
-    if evaluator.get("type") == "nanobeir" and not evaluator.get("revision"):
-        return "missing required key 'training.evaluator.revision'" + REQUIRED_HINTS["training.evaluator.revision"]
+    for key, value in training_data_pins(config):
+        if not value:
+            return f"missing required key '{key}'" + REQUIRED_HINTS[key]
     return None
+
+
+def training_data_pins(config: dict) -> list[tuple[str, str | None]]:
+    """(key, value) of each hub-data pin a training of this config needs: the training pairs'
+    commit (hub data) and the NanoBEIR evaluator's (type nanobeir)."""
+    pins = []
+    if config["data"]["source"] == "hf":
+        pins.append(("data.hf_revision", config["data"].get("hf_revision")))
+    evaluator = config["training"].get("evaluator") or {}
+    if evaluator.get("type") == "nanobeir":
+        pins.append(("training.evaluator.revision", evaluator.get("revision")))
+    return pins
 
 
 def _describe(error: jsonschema.ValidationError) -> str:

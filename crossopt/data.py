@@ -368,6 +368,15 @@ def _string_field(obj: dict, key: str, path: Path, line_no: int, required: bool 
     return value
 
 
+def _id_field(obj: dict, path: Path, line_no: int) -> str:
+    """A record's `_id`: a string with no whitespace (TREC files separate fields by whitespace)."""
+    value = _string_field(obj, "_id", path, line_no)
+    if not value.strip() or any(ch.isspace() for ch in value):
+        raise DataError(f"{path}:{line_no}: _id {value!r} is empty or contains whitespace (TREC files separate "
+                        "fields by whitespace, so an id cannot hold any)")
+    return value
+
+
 def read_beir_corpus(path: str | os.PathLike) -> list[dict[str, str]]:
     """Corpus records for Pyserini's JsonCollection: ``contents = title + " " + text``.
 
@@ -377,9 +386,7 @@ def read_beir_corpus(path: str | os.PathLike) -> list[dict[str, str]]:
     path = Path(path)
     records, seen = [], set()
     for line_no, obj in iter_jsonl(path):
-        docid = _string_field(obj, "_id", path, line_no)
-        if not docid.strip() or any(ch.isspace() for ch in docid):
-            raise DataError(f"{path}:{line_no}: _id {docid!r} is empty or contains whitespace")
+        docid = _id_field(obj, path, line_no)
         if docid in seen:
             raise DataError(f"{path}:{line_no}: _id {docid!r} occurs more than once")
         seen.add(docid)
@@ -394,10 +401,7 @@ def read_beir_queries(path: str | os.PathLike) -> dict[str, str]:
     path = Path(path)
     queries: dict[str, str] = {}
     for line_no, obj in iter_jsonl(path):
-        qid = _string_field(obj, "_id", path, line_no)
-        if not qid or len(qid.split()) != 1 or qid != qid.strip():
-            raise DataError(f"{path}:{line_no}: _id {qid!r} is empty or contains whitespace (TREC files separate "
-                            "fields by whitespace, so a query id cannot hold any)")
+        qid = _id_field(obj, path, line_no)
         if qid in queries:
             raise DataError(f"{path}:{line_no}: _id {qid!r} occurs more than once")
         text = _string_field(obj, "text", path, line_no)

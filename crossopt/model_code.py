@@ -36,30 +36,29 @@ def model_code(settings: dict) -> dict:
     return code
 
 
-def loading_kwargs(code: dict, model_kwargs: dict | None = None) -> dict:
-    """Keyword arguments for `CrossEncoder(...)`; registers local code first. `model_kwargs`
-    (e.g. the dtype) are merged with the code revision's."""
-    if code.get("local_code"):
-        importlib.import_module(LOCAL_CODE[code["local_code"]]).register()
-    kwargs: dict = {"trust_remote_code": bool(code.get("trust_remote_code"))}
-    model_kwargs = dict(model_kwargs or {})
-    if code.get("trust_remote_code") and code.get("code_revision"):
-        # Both the config class and the model class come from the code repository.
-        kwargs["config_kwargs"] = {"code_revision": code["code_revision"]}
-        model_kwargs["code_revision"] = code["code_revision"]
-    if model_kwargs:
-        kwargs["model_kwargs"] = model_kwargs
-    return kwargs
-
-
 def transformers_kwargs(code: dict) -> dict:
-    """The same for `AutoModelForSequenceClassification.from_pretrained(...)` and
-    `AutoTokenizer.from_pretrained(...)` (no sentence-transformers)."""
+    """Keyword arguments for `AutoModelForSequenceClassification.from_pretrained(...)`;
+    registers local code first."""
     if code.get("local_code"):
         importlib.import_module(LOCAL_CODE[code["local_code"]]).register()
     kwargs: dict = {"trust_remote_code": bool(code.get("trust_remote_code"))}
     if code.get("trust_remote_code") and code.get("code_revision"):
         kwargs["code_revision"] = code["code_revision"]
+    return kwargs
+
+
+def loading_kwargs(code: dict, model_kwargs: dict | None = None) -> dict:
+    """The same for `CrossEncoder(...)`, which passes the code revision to both the config and
+    the model class (both come from the code repository); `model_kwargs` (e.g. the dtype)
+    are merged with it."""
+    hf = transformers_kwargs(code)
+    kwargs: dict = {"trust_remote_code": hf["trust_remote_code"]}
+    model_kwargs = dict(model_kwargs or {})
+    if "code_revision" in hf:
+        kwargs["config_kwargs"] = {"code_revision": hf["code_revision"]}
+        model_kwargs["code_revision"] = hf["code_revision"]
+    if model_kwargs:
+        kwargs["model_kwargs"] = model_kwargs
     return kwargs
 
 
@@ -84,7 +83,7 @@ class ModelLoadError(RuntimeError):
 
 
 def open_model(load, where: str):
-    """`load()` (a CrossEncoder constructor call) with its errors named: a corrupted weights
+    """`load()` (a CrossEncoder or transformers loading call) with its errors named: a corrupted weights
     file, a missing config or tokenizer, a folder that is not a model. `where` is the folder
     or hub id."""
     try:

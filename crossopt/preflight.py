@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
+from .config import COMMIT_HASH as COMMIT
 
 # Training throughput, pairs per second at batch 64, bf16 autocast, dynamic padding, on one
 # H200 (measured with random-init models of the same shapes; docs/modal.md, "What it costs").
@@ -164,16 +163,10 @@ def modal_token_present(environ=os.environ, home: Path | None = None) -> bool:
 
 def pin_problems(config: dict) -> list[str]:
     """One line per missing or malformed pin (`unpinned` is the explicit opt-out and passes)."""
-    from .config import enabled_testsets
+    from .config import enabled_testsets, training_data_pins
 
     problems = []
-    pins = []
-    if config["data"]["source"] == "hf":
-        pins.append(("data.hf_revision", config["data"].get("hf_revision")))
-    evaluator = config["training"].get("evaluator") or {}
-    if evaluator.get("type") == "nanobeir":
-        pins.append(("training.evaluator.revision", evaluator.get("revision")))
-    for key, value in pins:
+    for key, value in training_data_pins(config):
         if not value:
             problems.append(f"missing required key '{key}' (a commit hash; README, \"The real study\")")
         elif value != "unpinned" and not COMMIT.match(str(value)):

@@ -89,12 +89,10 @@ class RerankOptions:
         return cls(**{k: v for k, v in (section or {}).items() if k in names})
 
 
-REBUILD_CANDIDATES = "rebuild it: snakemake --forcerun candidates (or delete it and rerun)"
-
-
 def read_candidates(path: str | Path) -> pd.DataFrame:
     """Read a candidates table and check it: readable, the columns there, no empty (null) id
     or text, no duplicate (qid, docid). Each problem names the file and the first bad row."""
+    from .candidates import REBUILD_CANDIDATES, unreadable_candidates
     from .data import DataError
 
     try:
@@ -102,8 +100,7 @@ def read_candidates(path: str | Path) -> pd.DataFrame:
     except FileNotFoundError:
         raise
     except Exception as error:  # pyarrow's ArrowInvalid, OSError, ... for a truncated or foreign file
-        raise DataError(f"{path}: not a readable candidates table ({type(error).__name__}: {error}); "
-                        f"{REBUILD_CANDIDATES}") from None
+        raise unreadable_candidates(path, error) from None
     missing = [c for c in CANDIDATE_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: candidates table lacks columns {missing}")

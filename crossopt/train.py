@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 from transformers import get_scheduler
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, replace_path
 
 # Files of a trainer checkpoint that only matter for resuming, not for inference.
 RESUME_ONLY_FILES = {"optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin", "scaler.pt"}
@@ -314,15 +314,7 @@ def export_checkpoint(checkpoint: Path, destination: Path, code: dict | None = N
     shutil.copytree(checkpoint, staging, ignore=lambda _, names: [n for n in names if n in RESUME_ONLY_FILES])
     if code and (code.get("local_code") or code.get("trust_remote_code")):
         write_model_code(staging, code)
-    # The finished export it replaces is moved aside, and removed only once the new one is in place.
-    old = destination.with_name(f".{destination.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if destination.exists():
-        destination.rename(old)
-    staging.rename(destination)
-    if old.exists():
-        shutil.rmtree(old)
+    replace_path(staging, destination)  # the export it replaces goes only once this one is in place
 
 
 def train_cross_encoder(

@@ -161,6 +161,7 @@ def read_qrels(source: Source) -> list[Qrel]:
             )
         first_line[qid, docid] = number
         qrels.append(Qrel(qid, docid, grade_value))
+    _report_comments(name, comments)
     return qrels
 
 
