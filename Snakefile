@@ -10,6 +10,7 @@
 # results/stats/significance.tsv                                 paired tests, Lion vs AdamW and vs BM25
 # results/cost.tsv                                                GPU hours and cost per run (Modal or local)
 # paper/build/main.pdf                                            the IEEE paper (rules/paper.smk)
+# paper/build/supplement/supplement.pdf                           its supplement (reported results)
 #
 # Run:   snakemake --cores 4 all                                  (config.yaml: the real study)
 #        snakemake --configfile config/smoke.yaml --cores 4 all   (the toy study, offline, CPU)
@@ -91,7 +92,7 @@ rule all:
         "results/table.tsv",
         [] if REPORTED else "results/stats/significance.tsv",
         [] if REPORTED else "results/cost.tsv",
-        "paper/build/main.pdf",
+        paper_targets(),
 
 
 rule table:
@@ -101,4 +102,4 @@ rule table:
 
 rule paper:
     input:
-        "paper/build/main.pdf",
+        paper_targets(),

@@ -576,7 +576,8 @@ _OTHER_MODULES = {
         "SOFTWARE", "TRAINER_MAX_GRAD_NORM", "difference_table", "hyperparameter_table",
         "models_table", "results_table", "software_versions"),
     "crossopt.paper_build": (
-        "build_pdf", "latex_problems", "lost_spaces", "pdf_sentences", "repeated_sentences", "stage_sources"),
+        "bibtex_problems", "build_pdf", "check_repeated_phrases", "latex_problems", "lost_spaces",
+        "pdf_body_text", "pdf_sentences", "repeated_phrases", "repeated_sentences", "stage_sources"),
 }
 
 

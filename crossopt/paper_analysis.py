@@ -116,6 +116,27 @@ def resolution_paragraph(n_rank: int, n_mrr: int | None, *, ranking_name: str, m
     return text
 
 
+def resolution_macros(n_rank: int | None, borrowed: Mapping | None) -> tuple[dict[str, str], dict[str, bool]]:
+    """Macros of the resolution limit for the abstract, from the same borrowed s_d as
+    `resolution_paragraph`: \\ResolutionLimit, the nDCG@10 difference of two standard
+    errors, 2 s_d / sqrt(n), with s_d the mean over the replication's seeds;
+    \\ResolutionLimitRange, the same from the smallest to the largest seed's s_d; and
+    \\ResolutionQueries, n. The switch `resolutionlimit` is false without a borrowed s_d
+    (computed results test their differences instead, and a paper without the replication
+    has no scale to borrow)."""
+    if not n_rank or borrowed is None:
+        return {}, {"resolutionlimit": False}
+    scale = 2 / math.sqrt(n_rank)
+    per_seed = [float(v) for v in borrowed.get("per_seed") or [borrowed["sd"]]]
+    low, high = min(per_seed) * scale, max(per_seed) * scale
+    limit = format_number(float(borrowed["sd"]) * scale, digits=3)
+    low_text, high_text = format_number(low, digits=3), format_number(high, digits=3)
+    return ({"ResolutionLimit": limit,
+             "ResolutionLimitRange": limit if low_text == high_text else f"{low_text}--{high_text}",
+             "ResolutionQueries": format_number(n_rank, style="int")},
+            {"resolutionlimit": True})
+
+
 def _seed_clause(borrowed: Mapping) -> str:
     """Which seeds the borrowed s_d comes from, and which were left out because a run failed."""
     seeds = [format_number(s, style="int") for s in borrowed["seeds"]]
@@ -444,4 +465,5 @@ def finding_macros(rows: Sequence[ResultRow], config: Mapping, runs: Mapping, *,
 
 
 __all__ = ["analysis_text", "baseline_sentence", "epoch_paragraph", "finding_macros", "headline",
-           "learning_rate_paragraph", "model_differences", "query_counts", "resolution_paragraph"]
+           "learning_rate_paragraph", "model_differences", "query_counts", "resolution_macros",
+           "resolution_paragraph"]

@@ -18,19 +18,29 @@ from .paper import unique_in_order
 _OVERFULL = re.compile(r"^Overfull \\[hv]box \(([\d.]+)pt too (?:wide|high)\)(.*)$", re.M)
 _UNDEFINED = re.compile(r"^(?:LaTeX|Package \w+) Warning: (?:Reference|Citation) .*undefined.*$",
                         re.M)
+# Any other warning of LaTeX, a class or a package (the first line of it).
+_WARNING = re.compile(r"^(?:LaTeX|Package [\w-]+|Class \w+) Warning: .*$", re.M)
+_BIBTEX_WARNING = re.compile(r"^Warning--.*$", re.M)
 
 
 def latex_problems(log_text: str, max_overfull_pt: float = 1.0) -> list[str]:
-    """What a clean build must not have: undefined references or citations, overfull boxes.
+    """What a clean build must not have: undefined references or citations, any other
+    LaTeX or package warning, overfull boxes.
 
     Read from the final LaTeX log, so it reflects the last pass after latexmk converged.
     """
     problems = [m.group(0).strip() for m in _UNDEFINED.finditer(log_text)]
     if "There were undefined references" in log_text:
         problems.append("There were undefined references")
+    problems += [m.group(0).strip() for m in _WARNING.finditer(log_text)]
     problems += [m.group(0).strip() for m in _OVERFULL.finditer(log_text)
                  if float(m.group(1)) > max_overfull_pt]
     return unique_in_order(problems)
+
+
+def bibtex_problems(blg_text: str) -> list[str]:
+    """BibTeX's warnings (missing fields, entries it could not read) from its .blg log."""
+    return unique_in_order(m.group(0).strip() for m in _BIBTEX_WARNING.finditer(blg_text))
 
 
 def pdf_sentences(text: str) -> list[str]:
@@ -47,6 +57,47 @@ def repeated_sentences(text: str, min_words: int = 13) -> list[str]:
         if len(sentence.split()) >= min_words:
             seen[sentence] = seen.get(sentence, 0) + 1
     return [sentence for sentence, count in seen.items() if count > 1]
+
+
+def _words(text: str) -> list[str]:
+    """The words of a PDF's text: line-end hyphens joined, punctuation around words dropped,
+    lower case."""
+    text = re.sub(r"(\w)-\n(\w)", r"\1\2", text)
+    words = (w.strip(".,;:()[]\u201c\u201d\"'\u2019").lower() for w in text.split())
+    return [w for w in words if w]
+
+
+def repeated_phrases(text: str, n: int = 6, max_count: int = 2) -> list[tuple[str, int]]:
+    """Phrases of `n` words that occur more than `max_count` times, with their counts.
+
+    A phrase counts when most of its words have letters, so that rows of numbers in a table
+    are not phrases; table headers and prose are. Overlapping phrases of one repeated
+    passage are all listed.
+    """
+    words = _words(text)
+    counts: dict[tuple[str, ...], int] = {}
+    for i in range(len(words) - n + 1):
+        gram = tuple(words[i:i + n])
+        if sum(any(c.isalpha() for c in w) for w in gram) * 2 > n:
+            counts[gram] = counts.get(gram, 0) + 1
+    return [(" ".join(g), c) for g, c in counts.items() if c > max_count]
+
+
+def pdf_body_text(pdf: Path) -> str:
+    """A PDF's text in reading order (pdftotext -raw keeps each column's lines together),
+    up to the references: the bibliography repeats venue names by nature."""
+    text = subprocess.run(["pdftotext", "-raw", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    headings = list(re.finditer(r"^\f?(?:REFERENCES|References)\s*$", text, re.M))
+    return text[:headings[-1].start()] if headings else text
+
+
+def check_repeated_phrases(pdf: Path, n: int = 6, max_count: int = 2) -> None:
+    """Raise when the PDF's body says a phrase of `n` words more than `max_count` times."""
+    found = repeated_phrases(pdf_body_text(pdf), n, max_count)
+    if found:
+        raise RuntimeError(f"{pdf}: phrases of {n} words repeated more than {max_count} times:\n  "
+                           + "\n  ".join(f"{count}x {phrase}" for phrase, count in found))
 
 
 def lost_spaces(text: str) -> list[str]:
@@ -84,6 +135,11 @@ def build_pdf(build_dir: Path, main: str = "main.tex", *, log_path: Path | None 
     build_dir = Path(build_dir)
     if shutil.which("latexmk") is None:
         raise RuntimeError("latexmk is not installed (see .ci/run for the TeX Live packages)")
+    # Without its .aux (Snakemake removes a rule's outputs before running it), latexmk's record
+    # of an earlier run makes it call BibTeX on an empty .aux first, which fails: start afresh.
+    if not (build_dir / Path(main).with_suffix(".aux")).exists():
+        for suffix in (".fdb_latexmk", ".bbl", ".blg"):
+            (build_dir / Path(main).with_suffix(suffix)).unlink(missing_ok=True)
     cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
            main]
     proc = subprocess.run(cmd, cwd=build_dir, capture_output=True, text=True)
@@ -95,6 +151,9 @@ def build_pdf(build_dir: Path, main: str = "main.tex", *, log_path: Path | None 
         raise RuntimeError(f"latexmk failed in {build_dir} (exit {proc.returncode}):\n{tail}")
     problems = latex_problems(latex_log.read_text(encoding="utf-8", errors="replace"),
                               max_overfull_pt)
+    blg = build_dir / Path(main).with_suffix(".blg")
+    if blg.exists():
+        problems += bibtex_problems(blg.read_text(encoding="utf-8", errors="replace"))
     if problems:
         raise RuntimeError(f"{latex_log}: the build is not clean:\n  " + "\n  ".join(problems))
     return build_dir / Path(main).with_suffix(".pdf")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from . import paper
+from . import original_study, paper
 from .paper import MEASURE_LABELS, format_number, latex_escape
 from .researcher_eval import AGREES, TRUNCATED, ReconciledCell
 
@@ -148,10 +148,18 @@ def largest_differences(cells: Sequence[ReconciledCell], n: int = LARGEST_LISTED
                    key=lambda c: (-abs(c.difference), c.model, c.optimizer, c.epoch, c.column))
     if not wrong:
         return ""
-    listed = [f"{MEASURE_LABELS[c.column]} of {_system(c.model, c.optimizer, c.epoch)} "
-              f"({format_number(abs(c.difference))}, the brief "
-              f"{'higher' if c.difference > 0 else 'lower'})" for c in wrong[:n]]
-    return (f"The largest differences are in {paper._join(listed)}; the brief's values are "
+    # Grouped by run, so that a run with several of the largest differences is named once.
+    groups: dict[tuple[str, str], list[ReconciledCell]] = {}
+    for c in wrong[:n]:
+        groups.setdefault((c.model, c.optimizer), []).append(c)
+    listed = []
+    for (model, optimizer), group in groups.items():
+        cells_text = paper._join([
+            f"{MEASURE_LABELS[c.column]} at epoch {format_number(c.epoch, style='int')} "
+            f"({format_number(abs(c.difference))}, the brief {'higher' if c.difference > 0 else 'lower'})"
+            for c in group])
+        listed.append(f"{latex_escape(model)} with {latex_escape(optimizer)}: {cells_text}")
+    return (f"The largest differences are for {'; '.join(listed)}. The brief's values are "
             f"higher in {format_number(sum(c.difference > 0 for c in wrong), style='int')} "
             f"of the {format_number(len(wrong), style='int')} differing cells.")
 
@@ -181,10 +189,10 @@ def conclusion_changes(brief_rows, output_rows, config: Mapping) -> str:
                      for model in paper.unique_in_order(k[0] for k in flips)]
         text.append(f"Between the brief's table and the outputs, the sign of {cand} minus "
                     f"{ref} changes in {format_number(len(flips), style='int')} of the {n} "
-                    f"matched differences ({paper._join(per_model)}).")
+                    f"differences at the same epoch ({paper._join(per_model)}).")
     else:
         text.append(f"The sign of {cand} minus {ref} is the same in the brief's table and in "
-                    f"the outputs for all {n} matched differences.")
+                    f"the outputs for all {n} differences at the same epoch.")
     mrr_key = config["table"]["columns"]["MRR@10"]["testset"]
     ranking = [m for m in paper.MEASURES if config["table"]["columns"][m]["testset"] != mrr_key]
     ranking_name = latex_escape(config["testsets"][config["table"]["columns"]
@@ -242,9 +250,21 @@ def reported_macros(cells: Sequence[ReconciledCell], brief_rows, output_rows,
         "ImpliedSteps": format_number(
             config["data"]["pairs"] // config["training"]["batch_size"], style="int"),
     }
-    for key, facts in steps_per_epoch(imported, config).items():
+    steps = steps_per_epoch(imported, config)
+    for key, facts in steps.items():
         if facts["per_epoch"] is not None:
             macros[paper.macro_name("Steps", key)] = format_number(facts["per_epoch"], style="int")
+    # The effective batch the step counts imply (an inference, stated with its arithmetic).
+    train_pairs = config["data"]["pairs"] - config["data"]["heldout"]
+    per_device = config["training"]["batch_size"]
+    batches = original_study.effective_batches(
+        {key: facts["per_epoch"] for key, facts in steps.items()}, train_pairs, per_device)
+    macros |= original_study.batch_macros(batches, train_pairs, per_device, models)
+    _, optimizers = _names(config)
+    finals = [f"{latex_escape(models[k])} with {latex_escape(optimizers[o])}"
+              for k, f in steps.items() for o in f["final"]]
+    # Runs whose evaluations carry no step count: their epoch rests on the file names.
+    macros["FinalRunidRuns"] = paper._join(finals) if finals else ""
     return macros
 
 

@@ -364,11 +364,19 @@ def _interval(low: float, high: float) -> str:
     return f"[{format_number(low, signed=True)}, {format_number(high, signed=True)}]"
 
 
-def p_clause(p: float, name: str = "p") -> str:
-    """'$p = 0.012$', or '$p < 0.001$' below what three decimals can show."""
+def p_clause(p: float, name: str = "p", *, bound: bool = False) -> str:
+    """'$p = 0.012$', or '$p < 0.001$' below what three decimals can show; with `bound` (a
+    permutation p at its floor, 1/(R+1), which only bounds the true value) '$p \\le 0.012$'."""
     if p < 0.001:
         return f"${name} < 0.001$"
-    return f"${name} = {format_number(p, digits=3)}$"
+    relation = "\\le" if bound else "="
+    return f"${name} {relation} {format_number(p, digits=3)}$"
+
+
+def at_permutation_floor(t: "PairedTest", permutations: int) -> bool:
+    """Whether the deciding test is the randomization test and its raw p is the smallest it
+    can give, 1/(R+1): no sign vector reached |mean d|, so p is a bound, not an estimate."""
+    return t.test == "perm" and t.p_perm <= 1 / (permutations + 1) * (1 + 1e-9)
 
 
 def _family_shape(tests: Iterable[PairedTest]) -> str:
@@ -470,7 +478,7 @@ def effect_clause(d_z: float) -> str:
 def _test_phrase(t: PairedTest, stats: StudyStatistics, rows_label: str) -> str:
     return (f"{rows_label} ({format_number(t.diff, signed=True)}, {effect_clause(t.d_z)}, "
             f"{_percent(stats.confidence)}\\% CI {_interval(t.ci_low, t.ci_high)}, adjusted "
-            f"{p_clause(t.p_adjusted)})")
+            f"{p_clause(t.p_adjusted, bound=at_permutation_floor(t, stats.permutations))})")
 
 
 def significance_text(stats: StudyStatistics, rows: Sequence[ResultRow], *, reference: str,

@@ -294,7 +294,8 @@ def _paper_generated(wildcards):
     """Every generated file the LaTeX sources \\input or include."""
     files = expand("results/paper/{name}.tex",
                    name=["macros", "training", "authors", "models_table", "hyperparameters",
-                         "results_table", "difference_table", "comparison", "significance"])
+                         "results_table", "difference_table", "comparison", "significance",
+                         "analysis_macros"])
     if config["paper"]["results"] == "reported":
         files += expand("results/paper/{name}.tex",
                         name=["reported", "reconciliation_table", "extra_measures_table"])
@@ -304,7 +305,28 @@ def _paper_generated(wildcards):
     if REPLICATION_ROOT:
         # The SciFact replication section (rules/scifact.smk, rule replication_section).
         files += list(REPLICATION_GENERATED.values())
+    if config["paper"]["results"] == "reported":
+        files.append("paper/build/supplement/supplement.aux")
     return files
+
+
+def _paper_supplement_generated(wildcards):
+    """The generated files the supplement (paper/supplement.tex) inputs: reported results'
+    reconciliation and further measures, and the replication's recipe search."""
+    files = expand("results/paper/{name}.tex",
+                   name=["macros", "reported", "reconciliation_table", "extra_measures_table"])
+    if REPLICATION_ROOT:
+        files += [REPLICATION_GENERATED["macros"], REPLICATION_GENERATED["recipe"]]
+    return files
+
+
+def paper_targets():
+    """The PDFs of the `paper` and `all` targets: the paper, and with reported results its
+    supplement."""
+    targets = ["paper/build/main.pdf"]
+    if config["paper"]["results"] == "reported":
+        targets.append("paper/build/supplement/supplement.pdf")
+    return targets
 
 
 # The LaTeX sources live next to the Snakefile, also when `--directory` runs the
@@ -316,6 +338,20 @@ def _paper_sources(wildcards):
     """Hand-written LaTeX sections, bibliography and TikZ figures (not the build dir)."""
     return sorted([f"{PAPER_SOURCES}/references.bib"]
                   + glob.glob(f"{PAPER_SOURCES}/sections/*.tex") + glob.glob(f"{PAPER_SOURCES}/figures/*.tex"))
+
+
+def _paper_original_study(wildcards):
+    """paper.original_study (relative to the Snakefile's folder), or nothing."""
+    path = config["paper"].get("original_study")
+    return [repository_path(path)] if path else []
+
+
+def _paper_recipe_search(wildcards):
+    """The committed replication's recipe_search.tsv, if the replication has one."""
+    if not REPLICATION_ROOT or REPLICATION_ROOT == "results":
+        return []
+    path = os.path.join(_replication_root(), "recipe_search.tsv")
+    return [path] if os.path.exists(path) else []
 
 
 def _paper_reference_points(wildcards):

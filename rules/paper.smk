@@ -41,6 +41,8 @@ rule paper_results_tables:
         differences="results/paper/difference_table.tex",
         comparison="results/paper/comparison.tex",
         significance="results/paper/significance.tex",
+        # The resolution limit the abstract states (\\ResolutionLimit; reported results).
+        analysis_macros="results/paper/analysis_macros.tex",
     params:
         code=code("paper_results_tables.py"),
         config=_paper_config,
@@ -59,6 +61,10 @@ rule paper_reported:
     input:
         unpack(_paper_reported),
         table=_paper_results_table,
+        # What the original study's paper, thesis and code state (paper.original_study).
+        original_study=_paper_original_study,
+        # The replication's recipe search, for what it saw of runs at chance.
+        recipe_search=_paper_recipe_search,
     output:
         macros="results/paper/reported.tex",
         reconciliation="results/paper/reconciliation_table.tex",
@@ -150,6 +156,7 @@ rule paper_pdf:
     input:
         main=f"{PAPER_SOURCES}/main.tex",
         sources=_paper_sources,
+        # With reported results, the supplement's .aux too: the paper refers to its tables.
         generated=_paper_generated,
     output:
         "paper/build/main.pdf",
@@ -161,6 +168,31 @@ rule paper_pdf:
         "logs/paper/main.log",
     benchmark:
         "benchmarks/paper/main.tsv",
+    conda:
+        "../envs/paper.yaml"
+    script:
+        "../scripts/paper_build.py"
+
+
+# Reported results: the supplementary material, built by the same rules' files. It holds what
+# the eight pages leave out: the cell-by-cell reconciliation with the brief, the further
+# trec_eval measures and the replication's recipe search. Its .aux goes to the paper, which
+# refers to the supplement's tables by their labels (xr-hyper).
+rule paper_supplement:
+    input:
+        main=f"{PAPER_SOURCES}/supplement.tex",
+        sources=_paper_sources,
+        generated=_paper_supplement_generated,
+    output:
+        pdf="paper/build/supplement/supplement.pdf",
+        aux="paper/build/supplement/supplement.aux",
+    params:
+        code=code("paper_build.py"),
+        source_root=lambda wildcards, input: os.path.dirname(input.main),
+    log:
+        "logs/paper/supplement.log",
+    benchmark:
+        "benchmarks/paper/supplement.tsv",
     conda:
         "../envs/paper.yaml"
     script:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def main(table: str, results_tex: str, differences_tex: str, analysis_tex: str,
-         significance_tex: str, *, config: dict, runs: dict, evaluations: list[str],
+         significance_tex: str, analysis_macros_tex: str, *, config: dict, runs: dict, evaluations: list[str],
          significance: str | None = None, means: str | None = None,
          replication: dict | None = None, reference_points: str | None = None) -> None:
     """`config` holds the sections in paper.PAPER_CONFIG_KEYS, `runs` the per-run settings,
@@ -25,13 +25,18 @@ def main(table: str, results_tex: str, differences_tex: str, analysis_tex: str,
     `replication` ({"root", "config"} of the SciFact replication, or None) gives reported
     results a measured per-query spread to state as an assumed uncertainty scale.
     `reference_points` (data/reference/points.tsv, or None) holds published figures for
-    the same queries, cited in the analysis.
+    the same queries, cited in the analysis. `analysis_macros_tex` gets the resolution
+    limit for the abstract (paper_analysis.resolution_macros).
     """
     rows = paper.read_results(table)
     reference, candidate = paper.compared_optimizers(config["optimizers"])
     facts = paper.protocol_facts(config)
     borrowed = (replication_section.single_seed_difference_sd(replication["root"], replication["config"])
                 if replication else None)
+    counts = paper_analysis.query_counts(evaluations)
+    ranking_key, _ = paper.measure_testsets(config)
+    limit, limit_switches = paper_analysis.resolution_macros(
+        counts.get(ranking_key), borrowed if significance is None else None)
     stats = None
     if significance is not None:
         stats = paper.load_statistics(significance, means, config)
@@ -41,7 +46,7 @@ def main(table: str, results_tex: str, differences_tex: str, analysis_tex: str,
         differences_tex: paper.difference_table(rows, reference=reference, candidate=candidate,
                                                 stats=stats),
         analysis_tex: paper_analysis.analysis_text(
-            rows, config, runs, paper_analysis.query_counts(evaluations), reference=reference,
+            rows, config, runs, counts, reference=reference,
             candidate=candidate, per_query=stats is not None,
             borrowed=borrowed,
             reference_points=(paper_analysis.read_reference_points(reference_points)
@@ -50,6 +55,7 @@ def main(table: str, results_tex: str, differences_tex: str, analysis_tex: str,
                                                    candidate=candidate)
                            if stats is not None else
                            "% Reported results: aggregates only, no per-query tests.\n"),
+        analysis_macros_tex: paper.render_macros(limit, limit_switches),
     }
     for path, text in outputs.items():
         Path(path).write_text(text, encoding="utf-8")
@@ -61,6 +67,7 @@ if __name__ == "__main__":
         inputs = dict(snakemake.input.items())
         main(inputs["table"], snakemake.output.results, snakemake.output.differences,
              snakemake.output.comparison, snakemake.output.significance,
+             snakemake.output.analysis_macros,
              config=snakemake.params.config, runs=snakemake.params.runs,
              evaluations=list(snakemake.input.evaluations),
              significance=inputs.get("significance"), means=inputs.get("means"),

@@ -493,6 +493,69 @@ def test_lost_spaces_finds_sentences_glued_together():
     assert paper.lost_spaces("e.g. a URL like https://example.org/Path and Section V.A.") == []
 
 
+def test_repeated_phrases_of_six_words_are_found_three_times_not_twice():
+    phrase = "on MS MARCO dev (v1.1 validation, given passages)"
+    twice = f"One {phrase} here. Another {phrase} there."
+    assert paper.repeated_phrases(twice) == []
+    found = dict(paper.repeated_phrases(twice + f" And a third {phrase}."))
+    assert found["ms marco dev v1.1 validation given"] == 3
+    # A line break with a hyphen inside a word does not hide a repeat.
+    assert paper.repeated_phrases("the warm-\nup linear schedule of the runs " * 3)
+    # Rows of numbers are not phrases; table headers and prose are.
+    assert paper.repeated_phrases("1 2 3 Lion 1 2 3 " * 4) == []
+    assert paper.repeated_phrases("Ep. nDCG@10 MAP R@10 R-Prec P@10 x " * 3)
+
+
+def test_pdf_body_text_ends_at_the_references(tmp_path, monkeypatch):
+    import subprocess as sp
+
+    text = "Body text.\n\fREFERENCES\n[1] Proc. International Conference on Learning Representations\n"
+    monkeypatch.setattr(sp, "run", lambda *a, **k: sp.CompletedProcess(a, 0, stdout=text))
+    assert paper.pdf_body_text(tmp_path / "x.pdf").strip() == "Body text."
+
+
+def test_every_latex_and_bibtex_warning_is_a_problem():
+    log = ("LaTeX Warning: `h' float specifier changed to `ht'.\n"
+           "Package hyperref Warning: Token not allowed in a PDF string\n"
+           "Class IEEEtran Warning: something\n"
+           "LaTeX Font Info: not a warning\n")
+    problems = paper.latex_problems(log)
+    assert len(problems) == 3 and "float specifier" in problems[0]
+    blg = "Warning--empty journal in foo2020\nYou've used 3 entries,\n"
+    assert paper.bibtex_problems(blg) == ["Warning--empty journal in foo2020"]
+    assert paper.bibtex_problems("You've used 3 entries,\n") == []
+
+
+def test_resolution_limit_macros_follow_the_borrowed_spread():
+    from crossopt import paper_analysis
+
+    macros, switches = paper_analysis.resolution_macros(43, {"sd": 0.239, "per_seed": [0.239]})
+    assert switches == {"resolutionlimit": True}
+    assert macros["ResolutionLimit"] == f"{2 * 0.239 / math.sqrt(43):.3f}"
+    assert macros["ResolutionLimitRange"] == macros["ResolutionLimit"]
+    assert macros["ResolutionQueries"] == "43"
+    macros, _ = paper_analysis.resolution_macros(43, {"sd": 0.2, "per_seed": [0.15, 0.25]})
+    assert macros["ResolutionLimitRange"] == (f"{2 * 0.15 / math.sqrt(43):.3f}--"
+                                              f"{2 * 0.25 / math.sqrt(43):.3f}")
+    assert paper_analysis.resolution_macros(43, None) == ({}, {"resolutionlimit": False})
+
+
+def test_a_p_value_at_the_permutation_floor_is_written_as_a_bound():
+    from crossopt import paper_stats
+
+    assert paper.p_clause(0.0123) == "$p = 0.012$"
+    assert paper.p_clause(0.0123, bound=True) == "$p \\le 0.012$"
+    test = paper_stats.PairedTest(family="f", testset="t", measure="m", system_a="a",
+                                  system_b="b", n=43, n_dropped=0, diff=0.1, ci_low=0.0,
+                                  ci_high=0.2, d_z=1.0, p_t=1e-5, p_perm=1 / 10001,
+                                  p_t_holm=1e-4, p_perm_holm=54 / 10001, test="perm",
+                                  alpha=0.05, significant=True)
+    assert paper_stats.at_permutation_floor(test, 10000)
+    assert not paper_stats.at_permutation_floor(test, 100000)
+    assert not paper_stats.at_permutation_floor(
+        paper_stats.PairedTest(**{**test.__dict__, "test": "t"}), 10000)
+
+
 def test_repeated_sentences_are_found_across_line_breaks():
     text = ("The optimizer was swapped and every other setting of the recipe was kept as it was.\n"
             "Short one. The optimizer was swapped and every other set-\nting of the recipe was "
@@ -1034,8 +1097,10 @@ def page_count(pdf: Path) -> int:
 
 def assert_clean_build(pdf: Path) -> str:
     assert pdf.exists()
-    log = (pdf.parent / "main.log").read_text(encoding="utf-8", errors="replace")
+    log = pdf.with_suffix(".log").read_text(encoding="utf-8", errors="replace")
     assert paper.latex_problems(log) == []
+    if pdf.with_suffix(".blg").exists():
+        assert paper.bibtex_problems(pdf.with_suffix(".blg").read_text()) == []
     text = pdf_text(pdf)
     assert "??" not in text
     assert paper.lost_spaces(text) == []  # no sentence glued to the next by a switch
@@ -1107,68 +1172,90 @@ def test_default_config_builds_the_paper_from_the_researcher_files(tmp_path):
     pdf = run_real_workflow(tmp_path)
     text = assert_clean_build(pdf)
     pages = page_count(pdf)
-    # 9 pages of paper (the SciFact replication included), the appendix, then the references
-    assert 6 <= pages <= 12
+    pages_text = [pdf_text(pdf, page) for page in range(1, pages + 1)]
+    # At most eight pages before the references (the SciFact replication included).
+    references = max(i for i, page in enumerate(pages_text, start=1) if "REFERENCES" in page
+                     or "R EFERENCES" in page)
+    assert references <= 8, f"the references start on page {references}"
     assert not (tmp_path / "results" / "models").exists()  # nothing was trained
     info = pdf_info(pdf)
-    assert info["Title"].strip() == ("Lion or AdamW for Cross-Encoder Rerankers? A Reproducibility "
-                                     "Study on TREC DL 2019")
+    assert info["Title"].strip() == ("Lion or AdamW for Cross-Encoder Rerankers? A Re-analysis of "
+                                     "One Study's TREC DL 2019 Outputs and a Controlled "
+                                     "Replication on SciFact")
     assert info["Author"].strip() == "Anonymous Authors"  # paper.authors is unset
     assert "Anonymous Authors" in pdf_text(pdf, 1)
     assert "withheld" in text  # paper.repository_url is unset
-    assert "counting wins." in text and "wins.We" not in text  # no space lost after a switch
     assert paper.repeated_sentences(text) == []  # each fact stated once
+    assert paper.repeated_phrases(paper.pdf_body_text(pdf)) == []  # no 6-word phrase thrice
     assert "separates what is known about the researcher" in text  # the provenance table
-    assert "most likely acted" in text and "brief, code" in text
+    assert "most likely had" in text and "brief, code" in text
     assert citation_lists_are_sorted(text) == []
     assert "Toy results" not in text and "Training dynamics of" not in text  # no training-curve figure
     # Numbers of the table come from the files: GTE-Lion nDCG@10 at epoch 1.
     assert "0.6970" in text and "0.7225" in text
     # Without per-query data: no tests, and the paper says so and shows the epoch spread.
     assert "Statistical analysis" not in text and "†" not in text
-    assert "cannot be computed from them" in text
-    assert "None of these differences can be tested for significance" in text
+    setup = (tmp_path / "paper" / "build" / "sections" / "setup.tex").read_text()
+    assert "researcher's files hold aggregates only" in setup  # (pdftotext interleaves it)
+    results_tex = (tmp_path / "paper" / "build" / "sections" / "results.tex").read_text()
+    assert "None of these differences can be tested for significance" in results_tex
     assert "multiple of 1/430" in text and "call none of them significant" in text
+    # The abstract names the re-analysis and the replication and gives the resolution limit
+    # (its number from the generated macros, not typed in the test).
+    abstract = (tmp_path / "paper" / "build" / "sections" / "abstract.tex").read_text()
+    assert abstract.count("% REPLICATION-ABSTRACT-SENTENCE") == 1
+    limit = re.search(r"\\newcommand\{\\ResolutionLimit\}\{([0-9.]+)\}",
+                      (tmp_path / "results" / "paper" / "analysis_macros.tex").read_text()).group(1)
+    first = " ".join(pages_text[0].split())
+    assert "re-analyses that study from its own outputs" in first
+    assert f"smaller than about {limit} on the 43 queries" in first
+    assert "controlled replication on BEIR SciFact" in first.replace("A controlled", "a controlled")
+    assert "2,000,000" not in first  # the number of pairs is the brief's, not a fact
     # (Checked in the generated LaTeX: pdftotext interleaves the two columns around it.)
     comparison = (tmp_path / "results" / "paper" / "comparison.tex").read_text()
     assert "only where it ran at the smallest learning rate" in comparison and "confounded" in text
     # Published reference points, labelled as not reproduced (data/reference/points.tsv).
     assert "does not reproduce them" in text and "0.5058" in text and "0.7430" in text
     assert "all 18 runs score" in text  # above BM25 (pdftotext may interleave the columns here)
-    # The committed SciFact replication (paper.replication: data/scifact): its section, the
-    # spread of a single-seed difference borrowed as an assumed scale, the conclusion.
+    # The committed SciFact replication (paper.replication: data/scifact): its section before
+    # the discussion, the spread of a single-seed difference borrowed as an assumed scale.
     squeezed = re.sub(r"\s+", "", text).upper()  # small caps come out of pdftotext as "C ONTROLLED"
     assert "CONTROLLEDREPLICATIONONSCIFACT" in squeezed
-    comparison = (tmp_path / "results" / "paper" / "comparison.tex").read_text(encoding="utf-8")
+    assert squeezed.index("CONTROLLEDREPLICATIONONSCIFACT") < squeezed.index("DISCUSSION")
     assert "The controlled replication (\\cref{sec:replication})" in comparison
     assert "an assumption across collections" in comparison and "$s_d = " in comparison
     assert "Neither fine-tuned reranker reaches BM25" in text and "never trained" in text
-    assert "RECIPESEARCHOFTHESCIFACTREPLICATION" in squeezed  # the recipe table, in the appendix
     assert "by at least 0.01" not in text and "matched comparisons" not in text
+    # The original study's own documents, cited, with the facts the brief lacks.
+    assert "A100 80GB" in text and "Hugging Face Hub" in text and "M.Tech. thesis" in text
+    assert "cross-encoder-modal" in text and "52a21a78" in text
     # The reconciliation, counted from the generated TSV's values (not its status column).
     records = [line.split("\t") for line in
                (tmp_path / "results/reported/reconciliation.tsv").read_text().splitlines()[1:]]
     differing = [r for r in records if r[4] != four(float(r[5]))]
     assert len(records) == 108
-    assert f"differs from them in {len(differing)} of 108 cells" in text  # the abstract
+    assert f"in {len(differing)} of 108 cells" in text  # the abstract
     # Facts of the files: the BM25 pool, the steps per epoch, the runids, the level.
     assert "2,814 of the 4,102 relevant passages" in text and "0.7389" in text
     assert "3,887" in text and "15,547" in text and "10,364" in text and "31,250" in text
     assert "runid is final in every epoch" in text
-    assert "cannot be recovered from aggregate" in text
-    # Outside the appendix, none of the brief's values that differ from the files (unless
-    # the same number is also one of the files' own values).
+    assert "cannot be recovered from aggregate files" in setup
+    # The supplement: built by the same target, clean, with what the paper leaves out.
+    supplement = tmp_path / "paper" / "build" / "supplement" / "supplement.pdf"
+    supplement_text = assert_clean_build(supplement)
+    assert paper.repeated_phrases(paper.pdf_body_text(supplement)) == []
+    supplement_squeezed = re.sub(r"\s+", "", supplement_text).upper()
+    assert "ECONCILIATIONOFTHEBRIEF" in supplement_squeezed
+    assert "RECIPESEARCHOFTHESCIFACTREPLICATION" in supplement_squeezed
+    assert "Table S1" in text and "Table S3" in text  # the paper refers to the supplement's tables
+    # None of the brief's values that differ from the files (unless the same number is also
+    # one of the files' own values) in the paper; all of them in the supplement.
     forbidden = {r[4] for r in differing} - researcher_values()
     assert len(forbidden) >= 25  # 28 with the files of 2025-04
-    pages_text = [pdf_text(pdf, page) for page in range(1, pages + 1)]
-    appendix = next(i for i, page in enumerate(pages_text)
-                    if "APPENDIX A" in page.replace("A PPENDIX", "APPENDIX"))
-    assert appendix >= 6
-    assert "ECONCILIATION OF THE BRIEF" in pages_text[appendix]
-    for number, page in enumerate(pages_text[:appendix], start=1):
+    for number, page in enumerate(pages_text, start=1):
         found = sorted(v for v in forbidden if v in page)
         assert not found, f"page {number} states the brief's values {found}"
-    assert any(v in " ".join(pages_text[appendix:]) for v in forbidden)  # the reconciliation
+    assert forbidden <= set(re.findall(r"\d\.\d{4}", supplement_text))
 
 
 @needs_latex

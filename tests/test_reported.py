@@ -301,3 +301,178 @@ def test_reconciliation_count_matches_an_independent_count(imported, tmp_path):
            ("GTE-multilingual-base", "Lion", "NDCG@10")}
     assert [gte[e].rounded for e in (1, 2, 3)] == [0.697, 0.6792, 0.6571]
     assert gte[1].file == "gte/Lion/ep1.json" and gte[1].field == "ndcg_cut_10"
+
+
+# --------------------------------------------------------------------------- steps, batches
+
+
+def steps_from_files() -> dict[str, set[int]]:
+    """Per researcher folder: the steps per epoch that the checkpoint runids give, read with a
+    regular expression (checkpoint-<steps>), epoch e's runid carrying e times that count."""
+    out = {}
+    for model, folder in FOLDERS.items():
+        counts = set()
+        for sub in (FILES / folder).iterdir():
+            for epoch in (1, 2, 3):
+                runid = json.loads((sub / f"ep{epoch}.json").read_text())["runid"]
+                if match := re.search(r"checkpoint-(\d+)", runid):
+                    assert int(match.group(1)) % epoch == 0, (sub, epoch, runid)
+                    counts.add(int(match.group(1)) // epoch)
+        out[model] = counts
+    return out
+
+
+@needs_files
+def test_steps_per_epoch_and_the_inferred_batches_come_from_the_files(imported):
+    """The provenance table's step counts are the files' (read here independently of the
+    module), and its effective batches are the device counts whose ceil(pairs / batch)
+    reproduces them, the arithmetic computed here, not copied from the sentence."""
+    from crossopt import original_study, paper_reported
+
+    config, reports, folder = imported
+    by_folder = steps_from_files()
+    assert all(len(counts) == 1 for counts in by_folder.values()), by_folder
+    files_steps = {model: counts.pop() for model, counts in by_folder.items()}
+    keys = {spec["name"]: key for key, spec in config["models"].items()}
+    pattern = str(folder / "eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.json")
+    imported_reports = paper_reported.load_imported(eval_locator(pattern), config)
+    facts = paper_reported.steps_per_epoch(imported_reports, config)
+    assert {name: facts[keys[name]]["per_epoch"] for name in files_steps} == files_steps
+
+    study = Study.from_config({**config, "data": {**config["data"], "hf_revision": "unpinned"}})
+    cells = rv.reconcile(read_results(BRIEF_TABLE), reports, study.grid, study.columns)
+    macros = paper_reported.reported_macros(cells, read_results(BRIEF_TABLE),
+                                            read_results(folder / "table.tsv"), imported_reports, config)
+    train_pairs = config["data"]["pairs"] - config["data"]["heldout"]
+    per_device = config["training"]["batch_size"]
+    sentence = macros["BatchInferenceSentence"]
+    for name, steps in files_steps.items():
+        key = keys[name]
+        devices = int(macros[f"Devices{key.capitalize()}"])
+        batch = int(macros[f"BatchInferred{key.capitalize()}"])
+        assert batch == devices * per_device
+        quotient = train_pairs / batch
+        # The chosen device count is the one whose ceiling comes nearest the files' count.
+        best = min(abs(math.ceil(train_pairs / (n * per_device)) - steps) for n in range(1, 17))
+        assert abs(math.ceil(quotient) - steps) == best <= 1
+        def grouped(value) -> str:  # thousands as the paper groups them: 1{,}990{,}000
+            return f"{value:,}".replace(",", "{,}")
+
+        if math.ceil(quotient) == steps:
+            assert f"\\lceil {grouped(train_pairs)}/{grouped(batch)} \\rceil = {grouped(steps)}$" \
+                in sentence, (name, sentence)
+        else:
+            assert f"{grouped(train_pairs)}/{grouped(batch)} = {grouped(round(quotient, 1))}$" \
+                in sentence, (name, sentence)
+    assert "inference" in sentence and "no source gives the number of GPUs" in sentence
+
+
+def test_effective_batch_finds_the_device_count_and_says_when_it_is_not_exact():
+    from crossopt.original_study import effective_batch
+
+    # 1,000 pairs, 10 per device: 5 devices give exactly ceil(1000/50) = 20 steps.
+    assert effective_batch(20, 1000, 10) | {} == {"devices": 5, "batch": 50, "quotient": 20.0,
+                                                  "ceiling": 20, "exact": True}
+    fit = effective_batch(34, 1000, 10)  # 3 devices: 33.3..., ceiling 34
+    assert fit["devices"] == 3 and fit["exact"]
+    fit = effective_batch(33, 1000, 10)  # no count of devices gives 33 exactly
+    assert not fit["exact"] and fit["devices"] == 3
+    with pytest.raises(ValueError):
+        effective_batch(0, 1000, 10)
+
+
+# --------------------------------------------------------------------------- the original documents
+
+FACTS = ROOT / "data" / "original-study" / "facts.yaml"
+MIRROR = Path("/work/.mirror/skfrost19+cross-encoder-modal/repo")
+
+
+def test_the_facts_file_names_the_commit_of_the_evaluation_files():
+    from crossopt import original_study
+
+    facts = original_study.load_facts(FACTS)
+    assert facts["commit"] in (FILES / "README.md").read_text()
+    for name, fact in facts["facts"].items():
+        for source in fact["sources"]:
+            assert source["doc"] in facts["documents"], name
+
+
+def test_a_fact_whose_line_does_not_say_it_is_reported():
+    from crossopt import original_study
+
+    facts = {"documents": {"paper": {"path": "p.tex"}},
+             "facts": {"gpu": {"value": "X", "sources": [{"doc": "paper", "line": 2, "match": "A100"}]}}}
+    assert original_study.check_sources(facts, lambda path: "one\nuses an A100\n") == []
+    problems = original_study.check_sources(facts, lambda path: "one\nuses an H100\n")
+    assert problems and "p.tex:2" in problems[0]
+    assert original_study.check_sources(facts, lambda path: "one line only")  # out of range
+
+
+@pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no snapshot of the researcher's repository at {MIRROR}")
+def test_every_fact_is_on_the_line_it_names_at_the_commit():
+    """Against a git snapshot of the researcher's repository: each fact's line, at the commit
+    the facts file names, contains its match string."""
+    import subprocess
+
+    from crossopt import original_study
+
+    facts = original_study.load_facts(FACTS)
+
+    def read(path: str) -> str:
+        return subprocess.run(["git", f"--git-dir={MIRROR}", "show", f"{facts['commit']}:{path}"],
+                              capture_output=True, text=True, check=True).stdout
+
+    assert original_study.check_sources(facts, read) == []
+
+
+def test_original_study_macros_format_the_documents_values():
+    from crossopt import original_study
+
+    facts = original_study.load_facts(FACTS)
+    macros = original_study.macros(facts, real_config())
+    assert macros["OrigLrModernbertAdamw"] == "\\ensuremath{2\\times 10^{-5}}"
+    assert macros["OrigLrModernbertLion"] == "\\ensuremath{2\\times 10^{-6}}"
+    assert macros["OrigBatchThesis"] == "16" and macros["OrigHeldout"] == "10{,}000"
+    assert "8{,}192 (ModernBERT-base)" in macros["OrigMaxLengths"]
+
+
+# --------------------------------------------------------------------------- the recipe search
+
+
+def test_recipe_search_sentence_names_the_committed_tries_at_chance():
+    """The first search's AdamW 2e-4 try ended near ln 2 (last logged loss 0.6881 at epoch 2),
+    so a sentence about what the search saw must name it; read here from the TSV itself."""
+    from crossopt import recipe_search
+    from crossopt.replication import CHANCE_LOSS, STUCK_MARGIN
+
+    path = ROOT / "data" / "scifact" / "recipe_search.tsv"
+    lines = [l.split("\t") for l in path.read_text().splitlines()]
+    header, rows = lines[0], [dict(zip(lines[0], l)) for l in lines[1:]]
+    last = {}
+    for r in rows:
+        if r["optim"] != "-" and int(r["epoch"]) >= int(last.get(r["name"], {"epoch": 0})["epoch"]):
+            last[r["name"]] = r
+    at_chance = [r for r in last.values() if float(r["final_loss"]) >= (1 - STUCK_MARGIN) * CHANCE_LOSS]
+    assert any(r["optim"] == "adamw" and float(r["lr"]) == 2e-4 for r in at_chance)
+    sentence = recipe_search.chance_sentence(recipe_search.read_tries(path))
+    words = {1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five"}
+    assert sentence.count(f"{words[len(at_chance)]} of its {len(last)}".replace("6", "six")) == 1
+    assert "AdamW at \\ensuremath{2\\times 10^{-4}} after two epochs (0.688)" in sentence
+    assert "could not tell" in sentence  # one seed per grid point
+
+
+def test_recipe_search_sentence_with_seeds_that_disagree(tmp_path):
+    from crossopt import recipe_search
+
+    header = "date\tname\toptim\tlr\thead_lr\tepoch\tfinal_loss\tseed\tweight_decay\tepoch_mean_loss\n"
+    rows = ["d\ta-s1\tadamw\t1e-4\t1e-3\t1\t0.5\t1\t0.01\t0.50\n",
+            "d\ta-s2\tadamw\t1e-4\t1e-3\t1\t0.69\t2\t0.01\t0.692\n",
+            "d\tl-s1\tlion\t1e-5\t1e-4\t1\t0.4\t1\t0.03\t0.41\n",
+            "d\tl-s2\tlion\t1e-5\t1e-4\t1\t0.4\t2\t0.03\t0.42\n"]
+    path = tmp_path / "recipe_search.tsv"
+    path.write_text(header + "".join(rows))
+    sentence = recipe_search.chance_sentence(recipe_search.read_tries(path))
+    assert "One of its four runs" in sentence and "at seed 2 (0.692)" in sentence
+    assert "one seed trained and another did not" in sentence
+    path.write_text(header + rows[0] + rows[2])
+    assert "None ended" in recipe_search.chance_sentence(recipe_search.read_tries(path))
