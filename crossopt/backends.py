@@ -95,6 +95,11 @@ def content_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+# Settings that say how often a run is checkpointed, not what it computes: a run keeps its
+# folder (and resumes there) when they change.
+CHECKPOINTING_SETTINGS = ("save_steps",)
+
+
 def run_fingerprint(settings: dict, model_spec: dict, seed: int, input_keys: dict, code: dict | None = None) -> str:
     """A short hash of everything that determines a training run.
 
@@ -103,6 +108,7 @@ def run_fingerprint(settings: dict, model_spec: dict, seed: int, input_keys: dic
     rule's crossopt.codehash.code_version) starts a fresh folder instead of resuming a
     checkpoint trained otherwise.
     """
+    settings = {key: value for key, value in settings.items() if key not in CHECKPOINTING_SETTINGS}
     value = {"settings": settings, "model": model_spec, "seed": seed, "inputs": input_keys}
     if code is not None:
         value["code"] = code

@@ -284,20 +284,57 @@ def load_cross_encoder(model_path: str, settings: dict, revision: str | None = N
     ), str(model_path))
 
 
-def checkpoint_epochs(work_dir: str | Path) -> dict[int, Path]:
-    """{epoch: checkpoint folder} from the trainer's `checkpoint-<step>` folders.
+def _complete_checkpoints(work_dir: str | Path) -> list[tuple[Path, float]]:
+    """(folder, epoch) of every complete `checkpoint-<step>` folder, by step.
 
-    A checkpoint without trainer_state.json is incomplete (the trainer writes
-    that file last) and is ignored.
+    A checkpoint without trainer_state.json is incomplete (the trainer writes that file
+    last) and is ignored.
     """
-    found: dict[int, Path] = {}
+    found = []
     for folder in sorted(Path(work_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
         state = folder / "trainer_state.json"
-        if not state.exists():
-            continue
-        epoch = json.loads(state.read_text())["epoch"]
-        found[int(round(epoch))] = folder
+        if state.exists():
+            found.append((folder, float(json.loads(state.read_text())["epoch"])))
     return found
+
+
+def _at_epoch_end(epoch: float) -> bool:
+    return abs(epoch - round(epoch)) < 1e-6 and round(epoch) >= 1
+
+
+def checkpoint_epochs(work_dir: str | Path) -> dict[int, Path]:
+    """{epoch: checkpoint folder} of the checkpoints written at the end of an epoch.
+
+    With `save_steps`, the trainer also writes checkpoints within an epoch (for
+    resuming only); their fractional epoch keeps them out of this map.
+    """
+    return {int(round(epoch)): folder for folder, epoch in _complete_checkpoints(work_dir) if _at_epoch_end(epoch)}
+
+
+def latest_checkpoint(work_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint, at an epoch's end or within one: where a resume starts."""
+    found = _complete_checkpoints(work_dir)
+    return found[-1][0] if found else None
+
+
+def _checkpointing_callback(work_dir: Path):
+    """With `save_steps`: a checkpoint at every epoch's end as well (the per-epoch exports
+    need them), and only the newest checkpoint within an epoch kept, since older ones
+    only cost disk (each holds the optimizer state)."""
+    from transformers import TrainerCallback
+
+    class EpochCheckpoints(TrainerCallback):
+        def on_epoch_end(self, args, state, control, **kwargs):
+            control.should_save = True
+            return control
+
+        def on_save(self, args, state, control, **kwargs):
+            within = [folder for folder, epoch in _complete_checkpoints(work_dir) if not _at_epoch_end(epoch)]
+            for folder in within:
+                if int(folder.name.split("-")[1]) < state.global_step:
+                    shutil.rmtree(folder, ignore_errors=True)
+
+    return EpochCheckpoints()
 
 
 def export_checkpoint(checkpoint: Path, destination: Path, code: dict | None = None) -> None:
@@ -369,7 +406,9 @@ def train_cross_encoder(
         bf16=settings["bf16"],
         use_cpu=settings["use_cpu"],
         eval_strategy="epoch",
-        save_strategy="epoch",
+        # Every epoch's end, and with save_steps every that many steps too (resume points only).
+        save_strategy="steps" if settings.get("save_steps") else "epoch",
+        **({"save_steps": int(settings["save_steps"])} if settings.get("save_steps") else {}),
         save_total_limit=None,
         metric_for_best_model=settings["metric_for_best_model"],
         load_best_model_at_end=False,  # every epoch is evaluated downstream; the best is recorded, not swapped in
@@ -393,9 +432,11 @@ def train_cross_encoder(
         run_settings=settings,
     )
     trainer.add_callback(_progress_callback(settings["batch_size"], args.run_name))
-    # 6. train (resuming from the newest complete checkpoint, if any)
-    existing = checkpoint_epochs(work_dir) if resume else {}
-    resume_from = str(existing[max(existing)]) if existing else None
+    if settings.get("save_steps"):
+        trainer.add_callback(_checkpointing_callback(work_dir))
+    # 6. train (resuming from the newest complete checkpoint, within an epoch or at its end)
+    latest = latest_checkpoint(work_dir) if resume else None
+    resume_from = str(latest) if latest else None
     trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_state()
     # 7. export every epoch

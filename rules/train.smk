@@ -17,6 +17,8 @@ rule train:
         # Where a modal job runs must not make finished runs stale: a param computed from
         # `resources` is left out of Snakemake's params check.
         modal=lambda wildcards, resources: config["modal"],
+        # How often to checkpoint; also left out of the params check, as it changes no result.
+        checkpointing=lambda wildcards, resources: {"save_steps": config["training"].get("save_steps")},
     log:
         "logs/train/{model}/{optim}/seed{seed}.log",
     benchmark:

@@ -11,7 +11,9 @@ if TYPE_CHECKING:
 
 
 def main(settings, model_spec, base_dir, train, heldout, work_dir, epoch_dirs, state, cost, seed, backend,
-         modal_section, code=None) -> None:
+         modal_section, code=None, checkpointing=None) -> None:
+    # save_steps travels with the settings but stays out of the run's fingerprint (backends.CHECKPOINTING_SETTINGS).
+    settings = {**settings, **{key: value for key, value in (checkpointing or {}).items() if value}}
     summary = train_with_backend(backend, settings, model_spec, base_dir, train, heldout, work_dir, epoch_dirs,
                                  state, seed, cost, modal_section, code=code)
     print(summary)
@@ -33,4 +35,5 @@ if __name__ == "__main__":
             snakemake.params.backend,
             snakemake.params.modal,
             snakemake.params.code,
+            snakemake.params.checkpointing,
         )

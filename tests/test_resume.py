@@ -90,6 +90,17 @@ class PreemptAfterFirstCheckpoint(TrainerCallback):
             raise Preemption(f"preempted at step {state.global_step}")
 
 
+class PreemptAtStep(TrainerCallback):
+    """Stops training before step `step + 1`, wherever the last checkpoint was."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            raise Preemption(f"preempted at step {state.global_step}")
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     return make_tiny_run(tmp_path_factory.mktemp("tiny-run"))
@@ -210,3 +221,46 @@ def test_a_checkpoint_saved_in_fp16_trains_in_fp32_and_reranks(tmp_path, optim):
     pd.DataFrame(pairs).to_parquet(tmp_path / "candidates.parquet", index=False)
     assert rerank_to_file(out / "epoch1", tmp_path / "candidates.parquet", tmp_path / "run.trec", 8, 48, "t",
                           {"mode": "optimized"}) == 3
+
+
+def test_a_run_preempted_within_an_epoch_resumes_there(tiny_run, tmp_path):
+    """With save_steps 7 (20 steps per epoch), a preemption at step 31 loses 3 steps, not 11:
+    the retry resumes from checkpoint-28, and the weights of every epoch equal those of a run
+    that was never interrupted (and never checkpointed within an epoch)."""
+    reference = tmp_path / "uninterrupted"
+    train_locally(tiny_run, reference)
+    run = dict(tiny_run, settings={**tiny_run["settings"], "save_steps": 7})
+    out = tmp_path / "preempted"
+    work = out / "work"
+    with trainer_callbacks(PreemptAtStep(31)), pytest.raises(Preemption, match="step 31"):
+        train_locally(run, out)
+    # Epoch 1's end, and the newest checkpoint within epoch 2 (7, 14 and 21 were removed once superseded).
+    assert sorted(p.name for p in work.glob("checkpoint-*")) == ["checkpoint-20", "checkpoint-28"]
+    assert train_module.checkpoint_epochs(work) == {1: work / "checkpoint-20"}
+    assert train_module.latest_checkpoint(work) == work / "checkpoint-28"
+
+    summary = train_locally(run, out)
+    assert summary["resumed_from"] == str(work / "checkpoint-28")
+    # Only the epochs' checkpoints are left once the run has finished.
+    assert sorted(p.name for p in work.glob("checkpoint-*")) == ["checkpoint-20", "checkpoint-40", "checkpoint-60"]
+    for epoch in (1, 2, 3):
+        difference, identical = max_weight_difference(reference / f"epoch{epoch}", out / f"epoch{epoch}")
+        assert identical, f"epoch {epoch}: weights differ by up to {difference}"
+    expected = comparable_log(reference / "trainer_state.json")
+    actual = comparable_log(out / "trainer_state.json")
+    assert [sorted(e) for e in actual] == [sorted(e) for e in expected]
+    differing = {(e["step"], k) for a, e in zip(actual, expected) for k in e
+                 if isinstance(e[k], float) and abs(a[k] - e[k]) > 1e-6}
+    # The trainer logs the mean loss since its last log; the first log after the resume (step 30,
+    # logging every 5 steps) averages steps 29-30 only, where the uninterrupted run averaged 26-30.
+    # Every other logged value, every evaluation included, is the same.
+    assert differing <= {(30, "loss")}, differing
+
+
+def test_how_often_a_run_is_checkpointed_is_not_part_of_its_fingerprint():
+    from crossopt.backends import run_fingerprint
+
+    settings = {"learning_rate": 2e-5, "epochs": 3}
+    base = run_fingerprint(settings, {"source": "tiny"}, SEED, {"train": "abc"})
+    assert run_fingerprint({**settings, "save_steps": 500}, {"source": "tiny"}, SEED, {"train": "abc"}) == base
+    assert run_fingerprint({**settings, "epochs": 4}, {"source": "tiny"}, SEED, {"train": "abc"}) != base
