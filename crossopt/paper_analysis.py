@@ -97,8 +97,12 @@ def resolution_paragraph(n_rank: int, n_mrr: int | None, *, ranking_name: str, m
                  "describe sizes and directions of differences and call none of them "
                  "significant.")
     else:
-        sd = float(borrowed["sd"])
-        se = sd / math.sqrt(n_rank)
+        per_seed = [float(v) for v in borrowed.get("per_seed") or [borrowed["sd"]]]
+        low, high = min(per_seed), max(per_seed)
+        se_low, se_high = low / math.sqrt(n_rank), high / math.sqrt(n_rank)
+        spread = (f"$s_d = {format_number(low, digits=3)}$" if len(per_seed) == 1 or
+                  format_number(low, digits=3) == format_number(high, digits=3) else
+                  f"$s_d$ from {format_number(low, digits=3)} to {format_number(high, digits=3)}")
         text += (
             f" The researcher's files hold no per-query values, so $s_d$ of these runs is "
             f"unknown. The controlled replication (\\cref{{sec:replication}}) measures it for "
@@ -106,13 +110,19 @@ def resolution_paragraph(n_rank: int, n_mrr: int | None, *, ranking_name: str, m
             f"{latex_escape(borrowed['reference'])} run of the same seed: over its "
             f"{format_number(int(borrowed['n_queries']), style='int')} "
             f"{latex_escape(borrowed['testset_name'])} queries, the per-query nDCG@10 difference has "
-            f"$s_d = {format_number(sd, digits=3)}$ ({_seed_clause(borrowed)}). If the runs compared here "
-            f"vary as much per query, an assumption across collections and models, the standard "
-            f"error of an nDCG@10 difference over "
-            f"{format_number(n_rank, style='int')} queries is about {format_number(se, digits=3)}, and "
-            f"only differences beyond about {format_number(2 * se, digits=3)} would stand out. We "
-            f"use that scale to read the differences below but call none of them significant: "
-            f"without the per-query values, no test can be run.")
+            f"{spread} ({_seed_clause(borrowed)}). If the runs compared here vary as much per query, "
+            f"an assumption across collections and models, the standard error of an nDCG@10 "
+            f"difference over {format_number(n_rank, style='int')} queries is ")
+        if len(per_seed) == 1 or format_number(se_low, digits=3) == format_number(se_high, digits=3):
+            text += (f"about {format_number(se_low, digits=3)}, and only differences beyond about "
+                     f"{format_number(2 * se_low, digits=3)} would stand out.")
+        else:
+            text += (f"between {format_number(se_low, digits=3)} and {format_number(se_high, digits=3)}, "
+                     f"and the threshold beyond which a difference would stand out moves with it, from "
+                     f"{format_number(2 * se_low, digits=3)} at the smallest $s_d$ to "
+                     f"{format_number(2 * se_high, digits=3)} at the largest.")
+        text += (" We use that scale to read the differences below but call none of them significant: "
+                 "without the per-query values, no test can be run.")
     return text
 
 
@@ -141,10 +151,10 @@ def _seed_clause(borrowed: Mapping) -> str:
     """Which seeds the borrowed s_d comes from, and which were left out because a run failed."""
     seeds = [format_number(s, style="int") for s in borrowed["seeds"]]
     if borrowed.get("all_seeds_failed"):
-        return (f"mean over {format_number(len(seeds), style='word')} seeds, in each of which a run never "
+        return (f"over {format_number(len(seeds), style='word')} seeds, in each of which a run never "
                 f"trained, so this overstates the spread of two trained runs")
     text = (f"seed {seeds[0]}" if len(seeds) == 1
-            else f"mean over {format_number(len(seeds), style='word')} seeds, {_join(seeds)}")
+            else f"one value per seed, over the {format_number(len(seeds), style='word')} seeds {_join(seeds)}")
     if borrowed.get("excluded"):
         text += (f"; seeds at which a run never trained, {_join([format_number(s, style='int') for s in borrowed['excluded']])}, "
                  f"are left out")

@@ -165,6 +165,7 @@ REPLICATION_GENERATED = {
     "tests": "results/paper/replication_tests.tex",
     "recipe": "results/paper/replication_recipe.tex",
     "figure": "results/figures/replication_training.pdf",
+    "authors": "results/paper/replication_authors.tex",
 }
 
 
@@ -179,6 +180,8 @@ if REPLICATION_ROOT:
             code=code("replication_section.py"),
             root=_replication_root(),
             config=_replication_config(),
+            # The stand-alone paper's author block: this workflow's paper.authors, as the main paper's.
+            authors=config["paper"].get("authors"),
         log:
             "logs/paper/replication_section.log",
         conda:

@@ -10,12 +10,12 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(root: str, config: dict, outputs) -> None:
+def main(root: str, config: dict, outputs, authors: list | None) -> None:
     numbers = write_section(root, config, {key: outputs[key] for key in ("macros", "results", "tests", "recipe",
-                                                                          "figure")})
+                                                                          "figure", "authors")}, authors)
     print(f"replication section from {root}: seeds {numbers['seeds']}, epochs {numbers['epochs']}")
 
 
 if __name__ == "__main__":
     with log_to(snakemake.log[0]):
-        main(snakemake.params.root, snakemake.params.config, snakemake.output)
+        main(snakemake.params.root, snakemake.params.config, snakemake.output, snakemake.params.authors)

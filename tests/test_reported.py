@@ -443,18 +443,24 @@ def test_recipe_search_sentence_names_the_committed_tries_at_chance():
     """The first search's AdamW 2e-4 try ended near ln 2 (last logged loss 0.6881 at epoch 2),
     so a sentence about what the search saw must name it; read here from the TSV itself."""
     from crossopt import recipe_search
-    from crossopt.replication import CHANCE_LOSS, STUCK_MARGIN
+    from crossopt.recipe_search import STUCK_MARGIN
+    from crossopt.replication import CHANCE_LOSS
 
     path = ROOT / "data" / "scifact" / "recipe_search.tsv"
     lines = [l.split("\t") for l in path.read_text().splitlines()]
-    header, rows = lines[0], [dict(zip(lines[0], l)) for l in lines[1:]]
+    header = lines[0]
+    # The first search: its rows have no epoch mean loss (the second search's do).
+    rows = [r for r in (dict(zip(header, l)) for l in lines[1:]) if not r.get("epoch_mean_loss")]
     last = {}
     for r in rows:
         if r["optim"] != "-" and int(r["epoch"]) >= int(last.get(r["name"], {"epoch": 0})["epoch"]):
             last[r["name"]] = r
     at_chance = [r for r in last.values() if float(r["final_loss"]) >= (1 - STUCK_MARGIN) * CHANCE_LOSS]
     assert any(r["optim"] == "adamw" and float(r["lr"]) == 2e-4 for r in at_chance)
-    sentence = recipe_search.chance_sentence(recipe_search.read_tries(path))
+    first = [t for t in recipe_search.read_tries(path) if t.loss_kind == "last"]
+    sentence = recipe_search.chance_sentence(first)
+    assert recipe_search.macros([path])["RecipeChanceSentence"].startswith(
+        sentence.replace("The recipe search", "The first recipe search"))
     words = {1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five"}
     assert sentence.count(f"{words[len(at_chance)]} of its {len(last)}".replace("6", "six")) == 1
     assert "AdamW at \\ensuremath{2\\times 10^{-4}} after two epochs (0.688)" in sentence
