@@ -2,12 +2,14 @@
 # `make smoke` (set up, then run the whole study on the toy config),
 # `make scifact` (the real, small replication on BEIR SciFact, CPU, config/scifact.yaml)
 # and `make test` (set up, then run the tests). All create .venv on first use.
+# `make slurm-setup` adds the SLURM executor plugin (requirements-slurm.txt) to .venv, and
+# `make test-slurm` runs tests/test_slurm.py (a cluster, e.g. `.ci/slurm-up`, must be up).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 4
 
-.PHONY: setup paper smoke scifact test dag clean
+.PHONY: setup slurm-setup paper smoke scifact test test-slurm dag clean
 
 setup: $(VENV)/.installed
 
@@ -17,6 +19,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+slurm-setup: $(VENV)/.installed-slurm
+
+$(VENV)/.installed-slurm: $(VENV)/.installed requirements-slurm.txt
+	$(BIN)/pip install --quiet -r requirements-slurm.txt
 	touch $@
 
 paper: setup
@@ -31,6 +39,9 @@ scifact: setup
 
 test: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+
+test-slurm: slurm-setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q tests/test_slurm.py
 
 dag: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/table.tsv --configfile config/smoke.yaml --dag | dot -Tsvg > dag.svg

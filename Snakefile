@@ -44,8 +44,9 @@ config.update(_composed)
 
 # A local machine runs one GPU job at a time (training and reranking each declare gpu=1 when
 # they run a model on the GPU) unless `--resources gpu=N` allows N: without a limit, Snakemake
-# would start as many GPU jobs as --cores allows, all on one card. A cluster executor
-# schedules GPUs itself.
+# would start as many GPU jobs as --cores allows, all on one card. While this file is read,
+# Snakemake 9 does not know the executor yet (local_exec is True for cluster runs too), so a
+# cluster profile gives its own limit (profiles/slurm: resources: gpu=50).
 if workflow.local_exec and "gpu" not in workflow.global_resources:
     workflow.register_resource("gpu", 1)
 

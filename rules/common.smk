@@ -1,5 +1,6 @@
 # Configuration checks, wildcard constraints and input functions (no rules here).
 import glob
+import math
 import os
 import re
 import sys
@@ -13,7 +14,7 @@ from crossopt.codehash import code_version
 
 
 def code(script=None, modules=(), packages=()):
-    """The `code` param every rule has: a digest of its script and of the package modules it
+    """The `code` param of every rule, a digest of its script and of the package modules it
     imports, and the versions of the libraries among them that shape numbers
     (crossopt/codehash.py). A change to either reruns the rule and what depends on it; a
     comment, a docstring or an unrelated module does not. Shell rules name their modules and
@@ -54,6 +55,31 @@ def gpu_count(backend):
     """The `gpu` resource of a job that runs a model: none when it only waits on Modal, or
     when the study runs on the CPU (training.use_cpu, as the smoke study does)."""
     return 1 if backend == "local" and not config["training"]["use_cpu"] else 0
+
+
+CLUSTER = config["cluster"]
+
+
+def cluster_resources(mem_mb, runtime, gpu=None):
+    """What one job asks a cluster executor for (profiles/slurm): `mem_mb` and `runtime` (minutes)
+    as the calling rule states them, times config's cluster.memory_scale and cluster.runtime_scale,
+    its GPU count, and the account and partition config's `cluster` section names (a job with a
+    GPU goes to cluster.gpu_partition). The values that rules state fit a laptop-sized node for the
+    smoke and SciFact studies (README, "On a cluster"). A local run uses only `gpu`."""
+    resources = {
+        "mem_mb": math.ceil(mem_mb * CLUSTER["memory_scale"]),
+        "runtime": math.ceil(runtime * CLUSTER["runtime_scale"]),
+    }
+    if gpu is not None:
+        resources["gpu"] = gpu
+    partition = (CLUSTER["gpu_partition"] or CLUSTER["partition"]) if gpu else CLUSTER["partition"]
+    if partition:
+        resources["slurm_partition"] = partition
+    if CLUSTER["account"]:
+        resources["slurm_account"] = CLUSTER["account"]
+    if gpu and CLUSTER["gpu_model"]:
+        resources["gpu_model"] = CLUSTER["gpu_model"]
+    return resources
 
 
 def testset_spec(wildcards):

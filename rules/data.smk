@@ -16,6 +16,8 @@ rule smoke_collection:
         "logs/data/smoke_collection.log",
     benchmark:
         "benchmarks/data/smoke_collection.tsv",
+    resources:
+        **cluster_resources(mem_mb=1000, runtime=15),
     conda:
         "../envs/study.yaml"
     script:
@@ -35,6 +37,8 @@ rule training_pairs:
         "logs/data/training_pairs.log",
     benchmark:
         "benchmarks/data/training_pairs.tsv",
+    resources:
+        **cluster_resources(mem_mb=4000, runtime=60),
     conda:
         "../envs/training.yaml"
     script:
@@ -54,6 +58,8 @@ rule tiny_model:
         "logs/data/tiny_model/{model}.log",
     benchmark:
         "benchmarks/data/tiny_model/{model}.tsv",
+    resources:
+        **cluster_resources(mem_mb=1000, runtime=15),
     wildcard_constraints:
         model=_alternatives(TINY_MODELS),
     conda:

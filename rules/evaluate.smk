@@ -13,6 +13,8 @@ rule evaluate:
         "logs/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.log",
     benchmark:
         "benchmarks/eval/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.tsv",
+    resources:
+        **cluster_resources(mem_mb=1000, runtime=15),
     conda:
         "../envs/evaluation.yaml"
     script:
@@ -35,6 +37,8 @@ rule evaluate_first_stage:
         "logs/eval/{stage}/{testset}.log",
     benchmark:
         "benchmarks/eval/{stage}/{testset}.tsv",
+    resources:
+        **cluster_resources(mem_mb=1000, runtime=15),
     wildcard_constraints:
         stage="bm25|given",
     conda:

@@ -129,6 +129,8 @@ rule paper_figure_training:
         names=_paper_optimizer_names,
     log:
         "logs/paper/figure_training.log",
+    resources:
+        **cluster_resources(mem_mb=2000, runtime=15),
     conda:
         "../envs/paper.yaml"
     script:
@@ -146,6 +148,8 @@ rule paper_figure_epochs:
         config=_paper_config,
     log:
         "logs/paper/figure_epochs.log",
+    resources:
+        **cluster_resources(mem_mb=2000, runtime=15),
     conda:
         "../envs/paper.yaml"
     script:
@@ -168,6 +172,8 @@ rule paper_pdf:
         "logs/paper/main.log",
     benchmark:
         "benchmarks/paper/main.tsv",
+    resources:
+        **cluster_resources(mem_mb=2000, runtime=30),
     conda:
         "../envs/paper.yaml"
     script:

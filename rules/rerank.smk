@@ -25,7 +25,7 @@ rule rerank:
         "benchmarks/rerank/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.tsv"
     threads: 1
     resources:
-        gpu=gpu_count(config["rerank"]["backend"]),
+        **cluster_resources(mem_mb=4000, runtime=240, gpu=gpu_count(config["rerank"]["backend"])),
     conda:
         "../envs/training.yaml"
     script:

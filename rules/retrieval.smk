@@ -17,6 +17,8 @@ rule prepare_local_testset:
         "logs/testsets/{testset}/prepare.log",
     benchmark:
         "benchmarks/testsets/{testset}/prepare.tsv",
+    resources:
+        **cluster_resources(mem_mb=2000, runtime=30),
     wildcard_constraints:
         testset=_alternatives(LOCAL_TESTSETS),
     conda:
@@ -39,6 +41,8 @@ rule prepare_pyserini_testset:
         "logs/testsets/{testset}/prepare.log",
     benchmark:
         "benchmarks/testsets/{testset}/prepare.tsv",
+    resources:
+        **cluster_resources(mem_mb=1000, runtime=15),
     wildcard_constraints:
         testset=_alternatives(PYSERINI_TESTSETS),
     conda:
@@ -62,6 +66,8 @@ rule prepare_msmarco_v11_testset:
         "logs/testsets/{testset}/prepare.log",
     benchmark:
         "benchmarks/testsets/{testset}/prepare.tsv",
+    resources:
+        **cluster_resources(mem_mb=4000, runtime=60),
     wildcard_constraints:
         testset=_alternatives(V11_TESTSETS),
     conda:
@@ -82,6 +88,8 @@ rule bm25_index:
     benchmark:
         "benchmarks/indexes/{testset}.tsv",
     threads: 2
+    resources:
+        **cluster_resources(mem_mb=4000, runtime=120),
     wildcard_constraints:
         testset=_alternatives(LOCAL_TESTSETS),
     conda:
@@ -110,6 +118,8 @@ rule bm25_search:
     benchmark:
         "benchmarks/runs/bm25/{testset}.tsv",
     threads: 2
+    resources:
+        **cluster_resources(mem_mb=4000, runtime=240),
     wildcard_constraints:
         testset=_alternatives(BM25_TESTSETS),
     conda:
@@ -135,6 +145,8 @@ rule candidates:
         "logs/testsets/{testset}/candidates.log",
     benchmark:
         "benchmarks/testsets/{testset}/candidates.tsv",
+    resources:
+        **cluster_resources(mem_mb=4000, runtime=60),
     wildcard_constraints:
         testset=_alternatives(BM25_TESTSETS),
     conda:

@@ -20,6 +20,8 @@ rule pretrained_model:
         "logs/data/pretrained_model/{model}.log",
     benchmark:
         "benchmarks/data/pretrained_model/{model}.tsv",
+    resources:
+        **cluster_resources(mem_mb=2000, runtime=30),
     wildcard_constraints:
         model=_alternatives(FETCHED_MODELS),
     conda:
@@ -46,7 +48,7 @@ rule untrained_rerank:
         "benchmarks/rerank/untrained/{model}/seed{seed}.tsv"
     threads: 1
     resources:
-        gpu=gpu_count("local"),
+        **cluster_resources(mem_mb=4000, runtime=240, gpu=gpu_count("local")),
     wildcard_constraints:
         model=_alternatives(LOCAL_MODELS),
     conda:
@@ -70,6 +72,8 @@ rule evaluate_untrained:
         "logs/eval/untrained/{model}/seed{seed}/{testset}.log",
     benchmark:
         "benchmarks/eval/untrained/{model}/seed{seed}/{testset}.tsv",
+    resources:
+        **cluster_resources(mem_mb=1000, runtime=15),
     conda:
         "../envs/evaluation.yaml"
     script:
@@ -99,6 +103,8 @@ if config["data"]["source"] == "beir":
             split=BEIR_DATA["split"],
         log:
             "logs/data/beir_train_topics.log",
+        resources:
+            **cluster_resources(mem_mb=1000, runtime=15),
         conda:
             "../envs/study.yaml"
         script:
@@ -120,6 +126,8 @@ if config["data"]["source"] == "beir":
         benchmark:
             "benchmarks/data/beir_train_bm25.tsv",
         threads: 2
+        resources:
+            **cluster_resources(mem_mb=4000, runtime=120),
         conda:
             "../envs/study.yaml"
         shell:
@@ -149,6 +157,8 @@ if config["data"]["source"] == "beir":
             "logs/data/training_pairs.log",
         benchmark:
             "benchmarks/data/training_pairs.tsv",
+        resources:
+            **cluster_resources(mem_mb=2000, runtime=30),
         conda:
             "../envs/study.yaml"
         script:
@@ -184,6 +194,8 @@ if REPLICATION_ROOT:
             authors=config["paper"].get("authors"),
         log:
             "logs/paper/replication_section.log",
+        resources:
+            **cluster_resources(mem_mb=2000, runtime=15),
         conda:
             "../envs/paper.yaml"
         script:
@@ -205,6 +217,8 @@ if REPLICATION_ROOT:
             "logs/paper/replication_pdf.log",
         benchmark:
             "benchmarks/paper/replication_pdf.tsv",
+        resources:
+            **cluster_resources(mem_mb=2000, runtime=30),
         conda:
             "../envs/paper.yaml"
         script:

@@ -16,6 +16,8 @@ rule significance:
         "logs/stats/significance.log",
     benchmark:
         "benchmarks/stats/significance.tsv",
+    resources:
+        **cluster_resources(mem_mb=2000, runtime=30),
     conda:
         "../envs/evaluation.yaml"
     script:

@@ -25,7 +25,7 @@ rule train:
         "benchmarks/train/{model}/{optim}/seed{seed}.tsv"
     threads: 1
     resources:
-        gpu=gpu_count(config["training"]["backend"]),
+        **cluster_resources(mem_mb=4000, runtime=720, gpu=gpu_count(config["training"]["backend"])),
     conda:
         "../envs/training.yaml"
     script:
