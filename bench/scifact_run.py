@@ -18,6 +18,7 @@ recipe_search.tsv (bench/scifact_recipe.py) already lives in the export folder a
 
     python bench/scifact_run.py                 # run, then export to data/scifact
     python bench/scifact_run.py --export-only   # export an existing results/ (no timing)
+    python bench/scifact_run.py --overlay config/scifact-local.yaml   # offline: the data from a local copy
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ PACKAGES = ["torch", "transformers", "sentence-transformers", "lion-pytorch", "p
 COMMAND = ["snakemake", "--configfile", "config/scifact.yaml", "--cores", "2", "replication"]
 
 
+def command(overlays: list[str]) -> list[str]:
+    """COMMAND with overlays after the profile, e.g. config/scifact-local.yaml (the data from a local copy)."""
+    return COMMAND[:3] + list(overlays) + COMMAND[3:]
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -61,7 +67,7 @@ def versions() -> dict[str, str]:
     return found
 
 
-def run_profile() -> dict:
+def run_profile(run: list[str]) -> dict:
     """Run the profile from an empty results/; return wall time and load samples."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     for name in ("results", "logs", "benchmarks"):
@@ -79,7 +85,7 @@ def run_profile() -> dict:
     started = dt.datetime.now(dt.timezone.utc)
     start = time.monotonic()
     thread.start()
-    result = subprocess.run(COMMAND, cwd=ROOT, env=env)
+    result = subprocess.run(run, cwd=ROOT, env=env)
     wall = time.monotonic() - start
     done.set()
     if result.returncode != 0:
@@ -89,7 +95,7 @@ def run_profile() -> dict:
                              "max_1min": round(max(samples, default=0.0), 2)}}
 
 
-def export(out: Path, timing: dict | None) -> None:
+def export(out: Path, timing: dict | None, run: list[str] = COMMAND) -> None:
     results = ROOT / "results"
     out.mkdir(parents=True, exist_ok=True)
     for name in ("eval", "stats", "models", "data", "benchmarks"):
@@ -109,7 +115,7 @@ def export(out: Path, timing: dict | None) -> None:
     shutil.copy2(ROOT / "config" / "scifact.yaml", out / "config.yaml")
     if timing is not None:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        provenance = {"command": " ".join(COMMAND), "commit": commit, **timing, "python": platform.python_version(),
+        provenance = {"command": " ".join(run), "commit": commit, **timing, "python": platform.python_version(),
                       "packages": versions(), "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
                                                           "system": platform.platform()}}
         (out / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
@@ -120,9 +126,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(ROOT / "data" / "scifact"))
     parser.add_argument("--export-only", action="store_true", help="copy an existing results/; keep provenance.json")
+    parser.add_argument("--overlay", action="append", default=[], metavar="YAML",
+                        help="a config overlay after config/scifact.yaml, e.g. config/scifact-local.yaml "
+                             "(BEIR SciFact from a local copy instead of the download); repeatable")
     args = parser.parse_args(argv)
-    timing = None if args.export_only else run_profile()
-    export(Path(args.out), timing)
+    run = command(args.overlay)
+    timing = None if args.export_only else run_profile(run)
+    export(Path(args.out), timing, run)
 
 
 if __name__ == "__main__":

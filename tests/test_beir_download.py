@@ -4,11 +4,12 @@ A tiny collection is written in BEIR's format, zipped as BEIR ships its datasets
 (`scifact/corpus.jsonl`, `scifact/queries.jsonl`, `scifact/qrels/<split>.tsv`) and served
 over real HTTP by a local server, so the download function runs as it does against
 BEIR's host: the transfer, the md5 of the archive, the extraction and the sha256 of each
-file.
+file. The real SciFact pins are checked against the local copy in ../shared where it exists.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import http.server
 import io
@@ -18,9 +19,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
+from conftest import ROOT, run_snakemake
+from crossopt.config import ConfigError, beir_data_folder, beir_downloads, read_config_file, validate_config
 from crossopt.pretrained import HashMismatch
 from crossopt.sources import DownloadError, download_beir
+
+SCIFACT = ROOT.parent / "shared" / "data" / "beir-scifact"
+SCIFACT_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/scifact.zip"
 
 
 def tiny_beir_files() -> dict[str, bytes]:
@@ -210,3 +217,121 @@ def test_http_errors_and_missing_members_are_named(server, served, tmp_path):
     with pytest.raises(ValueError, match="not the URL of a .zip"):
         download_beir(server.url("/beir/scifact.tar.gz"), sha256, tmp_path / "scifact")
     assert leftovers(tmp_path) == []
+
+
+# --- the config: where the data come from
+
+
+def scifact_config() -> dict:
+    return read_config_file(ROOT / "config" / "scifact.yaml")
+
+
+def problems(config: dict) -> str:
+    with pytest.raises(ConfigError) as raised:
+        validate_config(config)
+    return str(raised.value)
+
+
+def test_scifact_profile_downloads_by_default_and_a_path_wins():
+    config = validate_config(scifact_config())
+    assert config["testsets"]["scifact"]["download"]["url"] == SCIFACT_URL
+    assert beir_downloads(config) == {"scifact": config["testsets"]["scifact"]["download"]}
+    assert beir_data_folder(config) == "results/downloads/beir/scifact"  # the training split: the same folder
+    local = validate_config(scifact_config() | {"data": dict(scifact_config()["data"], path="/data/scifact")})
+    local["testsets"]["scifact"]["path"] = "/data/scifact"
+    assert beir_downloads(local) == {} and beir_data_folder(local) == "/data/scifact"
+
+
+def test_config_errors_name_the_key():
+    config = scifact_config()
+    config["testsets"]["scifact"]["download"]["sha265"] = config["testsets"]["scifact"]["download"].pop("sha256")
+    assert "unknown key 'sha265' in 'testsets.scifact.download' (allowed: md5, sha256, url)" in problems(config)
+
+    config = scifact_config()
+    config["testsets"]["scifact"]["download"]["url"] = "https://example.org/scifact.tar.gz"
+    assert "'testsets.scifact.download.url'" in problems(config)
+
+    config = scifact_config()
+    config["testsets"]["scifact"]["download"]["md5"] = "5F7D"
+    assert "'testsets.scifact.download.md5'" in problems(config)
+
+    config = scifact_config()
+    del config["testsets"]["scifact"]["download"]
+    assert "'testsets.scifact': give 'path' (a local BEIR folder) or 'download'" in problems(config)
+
+    config = scifact_config()
+    del config["testsets"]["scifact"]["download"]["sha256"]["qrels/train.tsv"]
+    message = problems(config)
+    assert "'testsets.scifact.download.sha256': no sha256 for qrels/train.tsv, which 'data.split' reads" in message
+    assert "qrels/test.tsv" not in message
+
+    config = scifact_config()
+    config["testsets"]["scifact"]["split"] = "dev"
+    assert "no sha256 for qrels/dev.tsv, which 'testsets.scifact.split' reads" in problems(config)
+
+
+def test_the_rule_graph_shows_the_download_and_a_local_path_replaces_it(tmp_path):
+    planned = run_snakemake(tmp_path, "-n", "replication", configfile=ROOT / "config" / "scifact.yaml").stdout
+    assert "rule download_beir:" in planned and "output: results/downloads/beir/scifact" in planned
+    assert "input: results/downloads/beir/scifact\n" in planned  # prepare_local_testset and beir_train_topics
+    graph = run_snakemake(tmp_path, "replication", "--rulegraph", configfile=ROOT / "config" / "scifact.yaml")
+    assert 'label = "download_beir"' in graph.stdout
+    # A local copy (the overlay's paths, here a folder of the same layout) plans no download.
+    folder = tmp_path / "local"
+    for name, data in tiny_beir_files().items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    config = scifact_config()
+    config["data"]["path"] = config["testsets"]["scifact"]["path"] = str(folder)
+    configfile = tmp_path / "local.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    planned = run_snakemake(tmp_path, "-n", "replication", configfile=configfile).stdout
+    assert "download_beir" not in planned and f"{folder}/qrels/train.tsv" in planned
+
+
+def test_the_workflow_downloads_once_and_prepares_both_splits_from_it(served, server, tmp_path):
+    url, files, sha256, md5 = served
+    config = copy.deepcopy(scifact_config())
+    config["testsets"]["scifact"]["download"] = {"url": url, "md5": md5, "sha256": sha256}
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    targets = ["results/testsets/scifact/topics.tsv", "results/data/beir/topics.tsv"]
+    run_snakemake(tmp_path, *targets, configfile=configfile)
+    assert server.requests == ["/beir/scifact.zip"]
+    assert (tmp_path / "results/downloads/beir/scifact/qrels/train.tsv").read_bytes() == files["qrels/train.tsv"]
+    assert (tmp_path / "results/testsets/scifact/topics.tsv").read_text().splitlines()[0].split("\t")[0] == "1"
+    assert (tmp_path / "results/data/beir/topics.tsv").read_text().splitlines()[0].split("\t")[0] == "4"
+    log = (tmp_path / "logs/downloads/beir/scifact.log").read_text()
+    assert "sha256 verified" in log and (tmp_path / "benchmarks/downloads/beir/scifact.tsv").is_file()
+    again = run_snakemake(tmp_path, *targets, configfile=configfile)
+    assert "Nothing to be done" in again.stdout + again.stderr and len(server.requests) == 1
+
+
+def test_the_workflow_refuses_a_mismatch_and_leaves_no_output(served, tmp_path):
+    url, _, sha256, _ = served
+    config = copy.deepcopy(scifact_config())
+    config["testsets"]["scifact"]["download"] = {"url": url, "sha256": dict(sha256, **{"corpus.jsonl": "e" * 64})}
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_snakemake(tmp_path, "results/downloads/beir/scifact", configfile=configfile, check=False)
+    assert result.returncode != 0
+    assert not (tmp_path / "results/downloads/beir/scifact").exists()
+    assert leftovers(tmp_path / "results/downloads/beir") == []
+    log = (tmp_path / "logs/downloads/beir/scifact.log").read_text()
+    assert f"corpus.jsonl: expected sha256 {'e' * 64}, got {sha256['corpus.jsonl']}" in log
+
+
+# --- the real SciFact pins, where the local copy exists
+
+
+def test_the_local_scifact_copy_has_the_pinned_bytes_of_the_download():
+    if not SCIFACT.is_dir():
+        pytest.skip(f"BEIR SciFact not found at {SCIFACT} (the shared data folder is absent; "
+                    "the download is tested on a generated zip above)")
+    from crossopt.pretrained import verify_sha256
+
+    pinned = scifact_config()["testsets"]["scifact"]["download"]["sha256"]
+    verify_sha256(SCIFACT, pinned, "BEIR SciFact in ../shared")
+    overlay = read_config_file(ROOT / "config" / "scifact-local.yaml")
+    for path in (overlay["data"]["path"], overlay["testsets"]["scifact"]["path"]):
+        assert (ROOT / path).resolve() == SCIFACT.resolve()
