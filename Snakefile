@@ -1,5 +1,6 @@
 # Lion vs AdamW for cross-encoder rerankers: the study as one dependency graph.
 #
+# results/downloads/beir/{dataset}/                               a BEIR zip's pinned files (sha256-checked)
 # results/data/{train,heldout}.parquet                            training pairs
 # results/testsets/{testset}/{topics.tsv,qrels.txt,candidates.parquet}
 # results/runs/bm25/{testset}.trec                                BM25 candidates (Pyserini)

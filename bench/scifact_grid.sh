@@ -20,7 +20,7 @@
 #   bash bench/scifact_grid.sh lion 3e-5       # 4 tries around AdamW's best rate, here 3e-5
 #
 # Needs the profile's data and model:
-#   snakemake --configfile config/scifact.yaml --cores 2 results/data/train.parquet \
+#   snakemake --configfile config/scifact.yaml [config/scifact-local.yaml] --cores 2 results/data/train.parquet \
 #       results/base_models/minilm results/data/beir/heldout/candidates.parquet
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -25,6 +25,7 @@ recipe_search.tsv (bench/scifact_recipe.py) already lives in the export folder a
     python bench/scifact_run.py                 # resume where an interrupted run stopped
     python bench/scifact_run.py --commit        # also git-commit data/scifact after each stage
     python bench/scifact_run.py --export-only   # export an existing results/ (no timing)
+    python bench/scifact_run.py --overlay config/scifact-local.yaml   # offline: the data from a local copy
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ["torch", "transformers", "sentence-transformers", "lion-pytorch", "pyserini", "pytrec-eval-terrier",
             "snakemake", "numpy", "scipy"]
 COMMAND = ["snakemake", "--configfile", "config/scifact.yaml", "--cores", "2", "replication"]
+
+
+def command(overlays: list[str]) -> list[str]:
+    """COMMAND with overlays after the profile, e.g. config/scifact-local.yaml (the data from a local copy)."""
+    return COMMAND[:3] + list(overlays) + COMMAND[3:]
 
 
 def cpu_name() -> str:
@@ -84,7 +90,7 @@ def stages(config: dict) -> list[tuple[str, list[str]]]:
     return found
 
 
-def run_profile(out: Path, fresh: bool, commit: bool) -> dict:
+def run_profile(out: Path, fresh: bool, commit: bool, run: list[str] = COMMAND) -> dict:
     """Run the stages, exporting after each; return wall time and load samples."""
     import yaml
 
@@ -110,7 +116,7 @@ def run_profile(out: Path, fresh: bool, commit: bool) -> dict:
     walls = {}
     for name, targets in stages(config):
         stage_start = time.monotonic()
-        result = subprocess.run(COMMAND[:-1] + ["--rerun-incomplete"] + targets, cwd=ROOT, env=env)
+        result = subprocess.run(run[:-1] + ["--rerun-incomplete"] + targets, cwd=ROOT, env=env)
         walls[name] = round(time.monotonic() - stage_start, 1)
         if result.returncode != 0:
             done.set()
@@ -121,7 +127,7 @@ def run_profile(out: Path, fresh: bool, commit: bool) -> dict:
                   "load_average": {"samples": len(samples),
                                    "mean_1min": round(sum(samples) / max(len(samples), 1), 2),
                                    "max_1min": round(max(samples, default=0.0), 2)}}
-        export(out, timing)
+        export(out, timing, run)
         if commit:
             subprocess.run(["git", "add", "--", str(out)], cwd=ROOT, check=True)
             subprocess.run(["git", "commit", "-q", "-m", f"data/scifact: {name} of the SciFact replication finished",
@@ -130,7 +136,7 @@ def run_profile(out: Path, fresh: bool, commit: bool) -> dict:
     return timing
 
 
-def export(out: Path, timing: dict | None) -> None:
+def export(out: Path, timing: dict | None, run: list[str] = COMMAND) -> None:
     results = ROOT / "results"
     out.mkdir(parents=True, exist_ok=True)
     for name in ("eval", "stats", "models", "data", "benchmarks"):
@@ -153,7 +159,7 @@ def export(out: Path, timing: dict | None) -> None:
     shutil.copy2(ROOT / "config" / "scifact.yaml", out / "config.yaml")
     if timing is not None:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        provenance = {"command": " ".join(COMMAND), "commit": commit, **timing, "python": platform.python_version(),
+        provenance = {"command": " ".join(run), "commit": commit, **timing, "python": platform.python_version(),
                       "packages": versions(), "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
                                                           "system": platform.platform()}}
         (out / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
@@ -166,11 +172,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--export-only", action="store_true", help="copy an existing results/; keep provenance.json")
     parser.add_argument("--fresh", action="store_true", help="move results/, logs/ and benchmarks/ aside first")
     parser.add_argument("--commit", action="store_true", help="git-commit the export folder after each stage")
+    parser.add_argument("--overlay", action="append", default=[], metavar="YAML",
+                        help="a config overlay after config/scifact.yaml, e.g. config/scifact-local.yaml "
+                             "(BEIR SciFact from a local copy instead of the download); repeatable")
     args = parser.parse_args(argv)
+    run = command(args.overlay)
     if args.export_only:
-        export(Path(args.out), None)
+        export(Path(args.out), None, run)
     else:
-        run_profile(Path(args.out), args.fresh, args.commit)
+        run_profile(Path(args.out), args.fresh, args.commit, run)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import sys
 def config_summary(study) -> list[str]:
     """A few lines on what a valid study (crossopt.study.Study) will run: test sets, models,
     optimizers, job counts."""
+    from crossopt.config import beir_testset_folder
+
     config, testsets = study.config, study.testsets
     disabled = [key for key in config["testsets"] if key not in testsets]
     seeds, epochs = study.seeds, len(study.epochs)
@@ -28,7 +30,9 @@ def config_summary(study) -> list[str]:
     lines = ["test sets:"]
     for key in testsets:
         spec = study.testset(key)
-        where = {"beir": lambda: f"{spec['path']} (split {spec['split']})",
+        where = {"beir": lambda: (f"{spec['path']}" if spec.get("path") else
+                                  f"download {spec['download']['url']} -> {beir_testset_folder(config, key)}")
+                                 + f" (split {spec['split']})",
                  "pyserini": lambda: f"topics {spec.get('topics_file') or spec['topics']}, qrels {spec['qrels']}"}
         detail = where.get(spec["source"], lambda: "")()
         lines.append(f"  {key}: {spec['name']} [{spec['source']}{', ' + detail if detail else ''}; "

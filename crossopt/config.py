@@ -303,6 +303,87 @@ def _cross_reference_problems(config: dict) -> list[str]:
             problems.append(f"'models.{key}.code_revision': trust_remote_code needs the code repository's commit")
         if model.get("trust_remote_code") and model.get("local_code"):
             problems.append(f"'models.{key}': local_code and trust_remote_code exclude each other")
+    problems += _beir_source_problems(config)
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# Where a BEIR folder comes from: a local path, or BEIR's zip downloaded into results/
+
+BEIR_DOWNLOAD_ROOT = "results/downloads/beir"
+
+
+def beir_archive_root(url: str) -> str:
+    """The folder a BEIR zip holds its files in, named as the archive (`.../scifact.zip` -> `scifact`)."""
+    from pathlib import PurePosixPath
+    from urllib.parse import urlparse
+
+    name = PurePosixPath(urlparse(url).path).name
+    if not name.endswith(".zip") or name == ".zip":
+        raise ValueError(f"{url}: not the URL of a .zip archive (BEIR ships each dataset as <name>.zip)")
+    return name[: -len(".zip")]
+
+
+def beir_download_folder(download: dict) -> str:
+    """Where the rule download_beir puts a `download` block's files."""
+    return f"{BEIR_DOWNLOAD_ROOT}/{beir_archive_root(download['url'])}"
+
+
+def beir_testset_folder(config: dict, key: str) -> str:
+    """The BEIR folder of test set `key` (source beir): its `path` when given, else its download's folder."""
+    spec = config["testsets"][key]
+    return spec["path"] if spec.get("path") else beir_download_folder(spec["download"])
+
+
+def beir_data_folder(config: dict) -> str:
+    """The BEIR folder the training pairs come from (data.source beir): `data.path`, or the
+    folder of `data.index_testset` (same corpus: its index gives the hard negatives)."""
+    data = config["data"]
+    return data["path"] if data.get("path") else beir_testset_folder(config, data["index_testset"])
+
+
+def beir_downloads(config: dict) -> dict[str, dict]:
+    """{dataset name: download block} of every beir test set that is downloaded (has no path)."""
+    found = {}
+    for spec in config["testsets"].values():
+        if spec["source"] == "beir" and not spec.get("path") and spec.get("download"):
+            found[beir_archive_root(spec["download"]["url"])] = spec["download"]
+    return found
+
+
+def _beir_source_problems(config: dict) -> list[str]:
+    """A beir test set without path or download; two downloads of one name that differ; a
+    downloaded folder that would lack a file the study reads (only pinned files are extracted)."""
+    problems, seen = [], {}
+    needs: dict[str, list[tuple[str, str]]] = {}  # test set -> [(file, config key that needs it)]
+    for key, spec in config["testsets"].items():
+        if spec["source"] != "beir":
+            continue
+        if not spec.get("path") and not spec.get("download"):
+            problems.append(f"'testsets.{key}': give 'path' (a local BEIR folder) or 'download' "
+                            "(BEIR's zip with the sha256 of its files; README, \"The SciFact replication\")")
+            continue
+        if spec.get("path"):
+            continue
+        download, name = spec["download"], beir_archive_root(spec["download"]["url"])
+        if name in seen and config["testsets"][seen[name]]["download"] != download:
+            problems.append(f"'testsets.{key}.download': downloads into {BEIR_DOWNLOAD_ROOT}/{name} as "
+                            f"'testsets.{seen[name]}.download' does, with other settings; make them equal")
+        seen.setdefault(name, key)
+        needs.setdefault(key, []).extend(
+            [("corpus.jsonl", f"testsets.{key}"), ("queries.jsonl", f"testsets.{key}"),
+             (f"qrels/{spec['split']}.tsv", f"testsets.{key}.split")])
+    data = config["data"]
+    if data["source"] == "beir" and not data.get("path"):
+        index = data.get("index_testset")
+        if index in needs:
+            needs[index].append((f"qrels/{data['split']}.tsv", "data.split"))
+    for key, files in needs.items():
+        pinned = config["testsets"][key]["download"]["sha256"]
+        for name, needed_by in dict.fromkeys(files):
+            if name not in pinned:
+                problems.append(f"'testsets.{key}.download.sha256': no sha256 for {name}, which '{needed_by}' "
+                                "reads; only pinned files are extracted")
     return problems
 
 
@@ -396,7 +477,7 @@ def local_path_problems(config: dict, base: str | Path = ".") -> list[str]:
     problems = []
     for key in enabled_testsets(config):
         spec = config["testsets"][key]
-        if spec["source"] == "beir":
+        if spec["source"] == "beir" and spec.get("path"):
             folder = base / spec["path"]
             if not folder.is_dir():
                 problems.append(f"'testsets.{key}.path': folder {folder} does not exist")

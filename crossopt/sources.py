@@ -5,6 +5,9 @@ builders of :mod:`crossopt.data`, which the tests run on local fixtures of the
 same schemas. The hub and prebuilt-index downloads cannot run offline; the
 Pyserini topics/qrels and the searcher helpers can, and are tested.
 
+`download_beir` fetches a BEIR dataset's public zip and checks every file it keeps
+against pinned sha256 values; it runs offline in the tests against a local HTTP server.
+
 Heavy imports (``datasets``, ``pyserini``, which starts a JVM) happen inside the
 functions, so importing this module (e.g. while Snakemake builds the DAG) costs
 nothing and touches no network.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import pandas as pd
 
@@ -28,7 +32,7 @@ from crossopt.data import (
     needed_ids,
     select_rows_by_id,
 )
-from crossopt.config import is_index_path, is_lucene_index
+from crossopt.config import beir_archive_root, is_index_path, is_lucene_index
 from crossopt.trec import read_qrels
 
 MSMARCO_TRAINING_DATASET = "sentence-transformers/msmarco"
@@ -233,3 +237,152 @@ def nanobeir_evaluator(dataset_names: list[str], batch_size: int, dataset_id: st
             return dataset
 
     return PinnedNanoBEIREvaluator(dataset_names=dataset_names, dataset_id=dataset_id, batch_size=batch_size)
+
+
+# ---------------------------------------------------------------------------
+# BEIR datasets: the public zip of the BEIR distribution, checked file by file
+
+BEIR_PROVENANCE = "provenance.json"
+
+
+class DownloadError(RuntimeError):
+    """A download that cannot be used: a failed or short transfer, or an archive that is not a whole zip."""
+
+
+def fetch_url(url: str, destination: str | os.PathLike, timeout: float = 60.0) -> int:
+    """Copy `url` to the file `destination`; return the bytes received.
+
+    A transfer that ends before the length the server announced is an error, as is
+    any HTTP error status; `destination` may then hold a part of the file, and the
+    caller, who owns it, removes it.
+    """
+    import http.client
+    import shutil
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"User-Agent": "crossopt (BEIR download)"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response, open(destination, "wb") as sink:
+            announced = response.headers.get("Content-Length")
+            shutil.copyfileobj(response, sink, 1 << 20)
+            received = sink.tell()
+    except urllib.error.HTTPError as error:
+        raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        reason = getattr(error, "reason", None) or error
+        raise DownloadError(f"{url}: download failed ({type(error).__name__}: {reason})") from None
+    if announced is not None and received != int(announced):
+        raise DownloadError(f"{url}: the transfer ended after {received:,} of {int(announced):,} bytes")
+    return received
+
+
+def _checked_member_names(sha256: Mapping[str, str]) -> list[str]:
+    """The pinned file names, refused if one could leave the destination folder."""
+    from pathlib import PurePosixPath
+
+    names = sorted(sha256)
+    for name in names:
+        parts = PurePosixPath(name).parts
+        if not name or name.startswith("/") or ".." in parts or "\\" in name:
+            raise ValueError(f"pinned file name {name!r}: give a path inside the dataset folder, e.g. qrels/test.tsv")
+    return names
+
+
+def _md5_sha256(path: Path) -> tuple[str, str]:
+    import hashlib
+
+    md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            md5.update(block)
+            sha256.update(block)
+    return md5.hexdigest(), sha256.hexdigest()
+
+
+def _beir_folder_matches(folder: Path, sha256: Mapping[str, str]) -> bool:
+    """Whether `folder` already holds every pinned file with its pinned hash."""
+    from crossopt.pretrained import sha256_file
+
+    return folder.is_dir() and all(
+        (folder / name).is_file() and sha256_file(folder / name) == want.lower() for name, want in sha256.items())
+
+
+def download_beir(url: str, sha256: Mapping[str, str], destination: str | os.PathLike,
+                  md5: str | None = None, timeout: float = 60.0) -> dict:
+    """A BEIR dataset from its public zip (BEIR v1.0.0: `.../BEIR/datasets/<name>.zip`) in `destination`.
+
+    `sha256` pins each file the study uses (`corpus.jsonl`, `queries.jsonl`,
+    `qrels/<split>.tsv`), named relative to the archive's `<name>/` folder; only
+    those files are extracted, so nothing unchecked lands in `destination`. `md5`
+    is the archive's checksum as BEIR publishes it (the table of datasets in
+    BEIR's README), checked before anything is extracted.
+
+    The zip is downloaded to a temporary file beside `destination` and extracted
+    into a temporary folder there, which is renamed to `destination` only when
+    every pinned file matches: a failed transfer, a corrupt archive or a hash
+    mismatch leaves `destination` as it was. A `destination` that already holds
+    every pinned file with its hash is kept and nothing is downloaded. Returns
+    the provenance record, also written to `destination/provenance.json`.
+    """
+    import tempfile
+    import zipfile
+    import zlib
+
+    from crossopt.atomic import atomic_path
+    from crossopt.pretrained import HashMismatch, sha256_file
+
+    destination = Path(destination)
+    if not sha256:
+        raise HashMismatch(f"{url}: no sha256 given; refusing to use unverified files")
+    names = _checked_member_names(sha256)
+    root = beir_archive_root(url)
+    if _beir_folder_matches(destination, sha256):
+        print(f"{destination}: already holds the {len(names)} pinned files with their sha256; not downloaded again")
+        provenance = destination / BEIR_PROVENANCE
+        return json.loads(provenance.read_text()) if provenance.is_file() else {"url": url, "files": names}
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, archive_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".zip.tmp")
+    os.close(fd)
+    archive = Path(archive_name)
+    try:
+        print(f"downloading {url}")
+        size = fetch_url(url, archive, timeout)
+        archive_md5, archive_sha256 = _md5_sha256(archive)
+        if md5 is not None and archive_md5 != md5.lower():
+            raise HashMismatch(f"{url}: the archive's md5 is {archive_md5}, expected {md5.lower()} "
+                               f"({size:,} bytes received): a different or damaged file")
+        record = {"url": url, "bytes": size, "md5": archive_md5, "archive_sha256": archive_sha256}
+        with atomic_path(destination, directory=True) as staging:
+            try:
+                with zipfile.ZipFile(archive) as zipped:
+                    members = {info.filename: info for info in zipped.infolist() if not info.is_dir()}
+                    missing = [name for name in names if f"{root}/{name}" not in members]
+                    if missing:
+                        held = ", ".join(sorted(members)[:12])
+                        raise DownloadError(f"{url}: the archive has no {', '.join(f'{root}/{n}' for n in missing)} "
+                                            f"(it holds: {held}{' ...' if len(members) > 12 else ''})")
+                    for name in names:
+                        target = staging.joinpath(*name.split("/"))
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        # ZipFile checks each member's CRC-32 as it is read to the end.
+                        with zipped.open(members[f"{root}/{name}"]) as source, open(target, "wb") as sink:
+                            while block := source.read(1 << 20):
+                                sink.write(block)
+            except (zipfile.BadZipFile, EOFError, zlib.error) as error:
+                raise DownloadError(f"{url}: the downloaded file ({size:,} bytes) is not a complete zip archive "
+                                    f"({error}); nothing was extracted") from None
+            got = {name: sha256_file(staging / name) for name in names}
+            wrong = [f"{name}: expected sha256 {sha256[name].lower()}, got {got[name]}"
+                     for name in names if got[name] != sha256[name].lower()]
+            if wrong:
+                raise HashMismatch(f"{url}: extracted files do not match the pinned sha256; "
+                                   f"nothing was written to {destination}:\n  " + "\n  ".join(wrong))
+            record.update(files=names, sha256=got, verified=True,
+                          not_extracted=sorted(m for m in members if not m.startswith(f"{root}/")
+                                               or m[len(root) + 1:] not in sha256))
+            (staging / BEIR_PROVENANCE).write_text(json.dumps(record, indent=2) + "\n")
+    finally:
+        archive.unlink(missing_ok=True)
+    print(f"{destination}: {len(names)} files from {url}, sha256 verified ({', '.join(names)})")
+    return record

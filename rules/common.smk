@@ -9,7 +9,8 @@ sys.path.insert(0, workflow.basedir)
 
 from crossopt import researcher_eval
 from crossopt import study
-from crossopt.config import ConfigError, is_index_path, training_data_pin_error
+from crossopt.config import (BEIR_DOWNLOAD_ROOT, ConfigError, beir_data_folder, beir_downloads, beir_testset_folder,
+                             is_index_path, training_data_pin_error)
 from crossopt.codehash import code_version
 
 
@@ -87,11 +88,11 @@ def testset_spec(wildcards):
     return STUDY.testset(wildcards.testset)
 
 
-def testset_source_files(wildcards):
-    """The raw BEIR files a local test set is prepared from."""
-    spec = testset_spec(wildcards)
-    folder = beir_folder(wildcards.testset)
-    split = spec["split"]
+def beir_inputs(folder, split):
+    """The raw files of a BEIR folder as inputs; a downloaded folder is one input, the
+    directory the rule download_beir writes (Snakemake tracks it, not the files inside)."""
+    if folder in BEIR_DOWNLOAD_FOLDERS:
+        return {"folder": folder}
     return {
         "corpus": f"{folder}/corpus.jsonl",
         "queries": f"{folder}/queries.jsonl",
@@ -99,13 +100,28 @@ def testset_source_files(wildcards):
     }
 
 
+def beir_input_folder(input):
+    """The BEIR folder behind the inputs `beir_inputs` gave."""
+    return getattr(input, "folder", None) or os.path.dirname(input.queries)
+
+
+def testset_source_files(wildcards):
+    """The raw BEIR files a local test set is prepared from."""
+    return beir_inputs(beir_folder(wildcards.testset), testset_spec(wildcards)["split"])
+
+
 def beir_folder(testset):
     spec = config["testsets"][testset]
     if spec["source"] == "smoke":
         return f"results/smoke/testsets/{testset}"
     if spec["source"] == "beir":
-        return spec["path"]
+        return beir_testset_folder(config, testset)  # its path, or its download's folder
     raise WorkflowError(f"test set {testset!r} (source {spec['source']}) is not a local BEIR folder")
+
+
+# BEIR zips the workflow downloads (test sets with `download` and no `path`), by dataset name.
+BEIR_DOWNLOADS = beir_downloads(config)
+BEIR_DOWNLOAD_FOLDERS = {f"{BEIR_DOWNLOAD_ROOT}/{name}" for name in BEIR_DOWNLOADS}
 
 
 SMOKE_TESTSETS = STUDY.testsets_with_source("smoke")

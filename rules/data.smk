@@ -24,6 +24,28 @@ rule smoke_collection:
         "../scripts/smoke_collection.py"
 
 
+# A BEIR dataset from its public zip (a beir test set's `download`, when it has no `path`);
+# only its pinned files are kept, and the folder appears only when all of them match.
+rule download_beir:
+    output:
+        directory(f"{BEIR_DOWNLOAD_ROOT}/{{dataset}}"),
+    params:
+        code=code("download_beir.py"),
+        url=lambda wildcards: BEIR_DOWNLOADS[wildcards.dataset]["url"],
+        md5=lambda wildcards: BEIR_DOWNLOADS[wildcards.dataset].get("md5"),
+        sha256=lambda wildcards: BEIR_DOWNLOADS[wildcards.dataset]["sha256"],
+    log:
+        "logs/downloads/beir/{dataset}.log",
+    benchmark:
+        "benchmarks/downloads/beir/{dataset}.tsv",
+    wildcard_constraints:
+        dataset=_alternatives(BEIR_DOWNLOADS),
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../scripts/download_beir.py"
+
+
 rule training_pairs:
     input:
         unpack(triplet_tables),

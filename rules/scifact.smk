@@ -83,6 +83,7 @@ rule evaluate_untrained:
 if config["data"]["source"] == "beir":
 
     BEIR_DATA = config["data"]
+    BEIR_DATA_FOLDER = beir_data_folder(config)  # data.path, or the index test set's folder
     BEIR_INDEX = BEIR_DATA["index_testset"]
     # The held-out queries are reranked at the depth the test queries are.
     BEIR_CANDIDATE_DEPTH = config["testsets"][BEIR_INDEX]["retrieval"]["depth"]
@@ -91,15 +92,13 @@ if config["data"]["source"] == "beir":
 
     rule beir_train_topics:
         input:
-            queries=os.path.join(BEIR_DATA["path"], "queries.jsonl"),
-            qrels=os.path.join(BEIR_DATA["path"], "qrels", f"{BEIR_DATA['split']}.tsv"),
-            corpus=os.path.join(BEIR_DATA["path"], "corpus.jsonl"),
+            **beir_inputs(BEIR_DATA_FOLDER, BEIR_DATA["split"]),
         output:
             topics="results/data/beir/topics.tsv",
             qrels="results/data/beir/qrels.txt",
         params:
             code=code("beir_train_topics.py"),
-            folder=lambda wildcards, input: os.path.dirname(input.queries),
+            folder=lambda wildcards, input: beir_input_folder(input),
             split=BEIR_DATA["split"],
         log:
             "logs/data/beir_train_topics.log",
@@ -151,7 +150,8 @@ if config["data"]["source"] == "beir":
             summary="results/data/beir/summary.json",
         params:
             code=code("beir_training_pairs.py"),
-            data=BEIR_DATA,
+            # The pairs' settings; where the folder is (data.path) is not one: the inputs carry it.
+            data={key: BEIR_DATA[key] for key in sorted(BEIR_DATA) if key != "path"},
             candidate_depth=BEIR_CANDIDATE_DEPTH,
         log:
             "logs/data/training_pairs.log",

@@ -1,0 +1,161 @@
+"""bench/newcomer.py's reading of a finished run, on a small real Snakemake workflow.
+
+The benchmark itself (a fresh clone, make setup, smoke and test) takes half an hour and is
+not run here. What it reads back is: a tiny workflow with a script rule (benchmarked, logging
+through crossopt.logs.log_to like the project's scripts) and a shell rule is run by
+Snakemake with the benchmark's recorder on PYTHONPATH, once as if a test had started it,
+and the analysis must find its jobs, benchmarks, fixed costs and the test that ran them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+import newcomer  # noqa: E402
+
+SNAKEFILE = textwrap.dedent("""\
+    rule all:
+        input: expand("out/{n}.txt", n=[1, 2, 3]), "out/summary.txt"
+
+    rule work:
+        output: "out/{n}.txt"
+        log: "logs/work/{n}.log"
+        benchmark: "benchmarks/work/{n}.tsv"
+        script: "work.py"
+
+    rule summary:
+        input: expand("out/{n}.txt", n=[1, 2, 3])
+        output: "out/summary.txt"
+        log: "logs/summary.log"
+        shell: "cat {input} > {output} 2> {log}"
+""")
+
+# Like the project's scripts: light imports at the top, the log opened by log_to, a heavier
+# import inside the work (which only the recorder's start-up measure sees).
+SCRIPT = textwrap.dedent("""\
+    import time
+    from crossopt.logs import log_to
+
+    with log_to(snakemake.log[0]):
+        import decimal, fractions, statistics
+        time.sleep(0.3)
+        print("worked")
+        open(snakemake.output[0], "w").write(snakemake.wildcards.n + "\\n")
+""")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("newcomer")
+    (work / "Snakefile").write_text(SNAKEFILE)
+    (work / "work.py").write_text(SCRIPT)
+    site = work / "recorder"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(newcomer.SITECUSTOMIZE)
+    records = work / "records.jsonl"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), NEWCOMER_RECORDS=str(records),
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               PYTEST_CURRENT_TEST="tests/test_example.py::test_runs_the_tiny_workflow (call)")
+    command = [sys.executable, "-m", "snakemake", "--cores", "1", "--directory", str(work), "-s", str(work / "Snakefile")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # A dry run afterwards, as a test's planning step: it finishes no job, so it runs no rule.
+    dry = dict(env, PYTEST_CURRENT_TEST="tests/test_example.py::test_only_plans (call)")
+    subprocess.run([*command, "-n", "--forceall"], capture_output=True, text=True, env=dry, cwd=work, check=True)
+    return work, newcomer.read_records(records)
+
+
+def test_jobs_benchmarks_and_shares(tiny_run):
+    work, records = tiny_run
+    analysis = newcomer.analyze(work, records)
+    rows = {row["rule"]: row for row in analysis["rules"]}
+    assert set(rows) == {"work", "summary"}  # `all` has no output, so no metadata
+    assert rows["work"]["jobs"] == 3 and rows["work"]["benchmarked"] == 3
+    assert rows["summary"]["jobs"] == 1 and rows["summary"]["benchmarked"] == 0 and rows["summary"]["shell"]
+    assert analysis["unmatched_benchmarks"] == []
+    assert abs(sum(row["share"] for row in analysis["rules"]) - 1) < 0.01
+    benchmarked = [float((work / f"benchmarks/work/{n}.tsv").read_text().splitlines()[1].split("\t")[0])
+                   for n in (1, 2, 3)]
+    assert rows["work"]["total_s"] == pytest.approx(sum(benchmarked), abs=0.2)
+    assert rows["work"]["mean_s"] >= 0.3  # each job sleeps 0.3 s
+
+
+def test_fixed_costs_both_ways(tiny_run):
+    work, records = tiny_run
+    analysis = newcomer.analyze(work, records)
+    work_row = newcomer.rule_row(analysis, "work")
+    # The log opens after the interpreter and the script's top-level imports, before its work.
+    assert 0 < work_row["to_log_open_s"] < work_row["mean_s"]
+    assert newcomer.rule_row(analysis, "summary")["to_log_open_s"] is None  # shell: not measured
+    # The recorder saw every script job: its imports include those made inside the work.
+    assert analysis["startup_measured"] == analysis["script_jobs"] == 3
+    assert work_row["imports_s"] > 0 and work_row["interpreter_s"] > 0
+    assert work_row["startup_s"] == pytest.approx(
+        work_row["spawn_s"] + work_row["interpreter_s"] + work_row["imports_s"], abs=0.02)
+    assert work_row["startup_s"] < work_row["mean_s"] + 1
+    # Without the recorder's records (an older run) the log measure still stands.
+    assert newcomer.rule_row(newcomer.analyze(work), "work")["startup_s"] is None
+
+
+def test_rules_and_the_tests_that_ran_them(tiny_run):
+    _, records = tiny_run
+    assert any(r["kind"] == "snakemake" and "test_only_plans" in (r["test"] or "") for r in records)
+    runs = newcomer.rules_run_by_tests(records)
+    assert runs["work"] == runs["summary"] == {"tests/test_example.py::test_runs_the_tiny_workflow"}
+    assert runs["all"] == {"tests/test_example.py::test_runs_the_tiny_workflow"}
+
+
+def test_analyze_existing_prints_the_table(tiny_run, tmp_path):
+    work, _ = tiny_run
+    out = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "newcomer.py"), "--analyze-existing", str(work),
+                           "--json", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "4 jobs" in done.stdout and "\nwork " in done.stdout and "shell" in done.stdout
+    assert json.loads(out.read_text())["jobs"] == 4
+    missing = subprocess.run([sys.executable, str(ROOT / "bench" / "newcomer.py"), "--analyze-existing",
+                              str(tmp_path)], capture_output=True, text=True)
+    assert missing.returncode != 0 and "holds no finished Snakemake run" in missing.stderr
+
+
+def test_the_performance_row_goes_into_its_table(tmp_path):
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n\n## Other\n\n| a |\n|---|\n| 1 |\n")
+    newcomer.append_performance_row(doc, "| first |")
+    newcomer.append_performance_row(doc, "| second |")
+    text = doc.read_text()
+    before, section = text.split(newcomer.SECTION)
+    assert "| 1 |" in before and "first" not in before  # the other table is left alone
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    assert table == [*newcomer.TABLE_HEADER.splitlines(), "| first |", "| second |"]
+    # Text after the table stays after it.
+    doc.write_text(text + "\nA note below the table.\n")
+    newcomer.append_performance_row(doc, "| third |")
+    lines = doc.read_text().splitlines()
+    assert lines.index("| third |") == lines.index("| second |") + 1 < lines.index("A note below the table.")
+
+
+def test_every_rule_is_listed_and_the_row_is_complete():
+    rules = newcomer.defined_rules(ROOT)
+    assert {"download_beir", "rerank", "train", "evaluate", "paper_pdf", "all"} <= set(rules)
+    report = {"date": "2026-12-07", "commit": "0123456789abcdef", "load_before": 0.1, "load_after": 0.2,
+              "machine": {"cpu": "CPU", "cores": 2},
+              "timed": {"setup": {"seconds": 100.0, "returncode": 0, "load_mean": 1.0},
+                        "smoke": {"seconds": 200.0, "returncode": 0, "load_mean": 1.5}},
+              "smoke": {"jobs": 182, "mean_startup_s": 3.5,
+                        "rules": [{"rule": "rerank", "startup_s": 9.1, "to_log_open_s": 0.8}]}}
+    row = newcomer.performance_row(report)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert len(cells) == len(newcomer.TABLE_HEADER.splitlines()[0].strip("|").split("|"))
+    assert cells[5:8] == ["100", "200", "not run"] and cells[9:12] == ["3.50", "9.10", "0.80"]
+    assert newcomer.tests_summary_line("== 458 passed, 3 skipped in 912.3s ==") == "458 passed, 3 skipped"
