@@ -38,6 +38,8 @@ rule download_beir:
         "logs/downloads/beir/{dataset}.log",
     benchmark:
         "benchmarks/downloads/beir/{dataset}.tsv",
+    resources:
+        **cluster_resources(mem_mb=1000, runtime=30),
     wildcard_constraints:
         dataset=_alternatives(BEIR_DOWNLOADS),
     conda:

@@ -195,6 +195,8 @@ rule paper_supplement:
     params:
         code=code("paper_build.py"),
         source_root=lambda wildcards, input: os.path.dirname(input.main),
+    resources:
+        **cluster_resources(mem_mb=2000, runtime=15),
     log:
         "logs/paper/supplement.log",
     benchmark:
