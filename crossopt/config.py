@@ -549,4 +549,7 @@ def run_settings(config: dict, model: str, optim: str) -> dict:
         "metric_for_best_model": config["training"].get("metric_for_best_model"),
         # The fresh scoring head's own peak rate; only present when set, so other runs keep their fingerprints.
         **({"head_learning_rate": float(head_lr)} if head_lr is not None else {}),
+        # Batches per optimizer step; only present above 1, for the same reason.
+        **({"gradient_accumulation_steps": int(model_spec["gradient_accumulation_steps"])}
+           if int(model_spec.get("gradient_accumulation_steps", 1)) > 1 else {}),
     }

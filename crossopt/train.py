@@ -398,6 +398,8 @@ def train_cross_encoder(
         output_dir=str(work_dir),
         num_train_epochs=settings["epochs"],
         per_device_train_batch_size=settings["batch_size"],
+        # Effective batch = batch_size x gradient_accumulation_steps (models.<key>.gradient_accumulation_steps).
+        gradient_accumulation_steps=int(settings.get("gradient_accumulation_steps", 1)),
         per_device_eval_batch_size=settings["batch_size"],
         learning_rate=settings["learning_rate"],
         # A float < 1 is a ratio of the steps (transformers 5 has no warmup_ratio); trainer_default uses it.
@@ -431,7 +433,8 @@ def train_cross_encoder(
         evaluator=evaluator,
         run_settings=settings,
     )
-    trainer.add_callback(_progress_callback(settings["batch_size"], args.run_name))
+    trainer.add_callback(_progress_callback(settings["batch_size"] * int(settings.get("gradient_accumulation_steps", 1)),
+                                            args.run_name))
     if settings.get("save_steps"):
         trainer.add_callback(_checkpointing_callback(work_dir))
     # 6. train (resuming from the newest complete checkpoint, within an epoch or at its end)

@@ -482,3 +482,26 @@ def test_recipe_search_sentence_with_seeds_that_disagree(tmp_path):
     assert "one seed trained and another did not" in sentence
     path.write_text(header + rows[0] + rows[2])
     assert "None ended" in recipe_search.chance_sentence(recipe_search.read_tries(path))
+
+
+@needs_files
+def test_the_original_batch_overlay_gives_the_effective_batches_the_files_imply():
+    """config/original-batch.yaml: batch_size x gradient_accumulation_steps equals, for every
+    model, the batch whose ceil(pairs / batch) is nearest the files' steps per epoch (computed
+    here from the runids, not copied from the overlay)."""
+    from crossopt.config import compose_config, run_settings, validate_config
+
+    config = validate_config(compose_config([ROOT / "config.yaml", ROOT / "config" / "rerun.yaml",
+                                             ROOT / "config" / "original-batch.yaml"], None, ROOT / "config.yaml"))
+    keys = {spec["name"]: key for key, spec in config["models"].items()}
+    train_pairs = config["data"]["pairs"] - config["data"]["heldout"]
+    per_device = config["training"]["batch_size"]
+    for name, counts in steps_from_files().items():
+        steps = counts.pop()
+        best = min(range(1, 17), key=lambda n: (abs(math.ceil(train_pairs / (n * per_device)) - steps),
+                                                abs(train_pairs / (n * per_device) - steps)))
+        settings = run_settings(config, keys[name], "adamw")
+        assert settings["batch_size"] * settings["gradient_accumulation_steps"] == best * per_device, name
+    # Without the overlay every model steps on each batch of 64, as the brief states.
+    plain = validate_config(compose_config([ROOT / "config.yaml"], None, ROOT / "config.yaml"))
+    assert all("gradient_accumulation_steps" not in run_settings(plain, key, "adamw") for key in plain["models"])

@@ -264,3 +264,27 @@ def test_how_often_a_run_is_checkpointed_is_not_part_of_its_fingerprint():
     base = run_fingerprint(settings, {"source": "tiny"}, SEED, {"train": "abc"})
     assert run_fingerprint({**settings, "save_steps": 500}, {"source": "tiny"}, SEED, {"train": "abc"}) == base
     assert run_fingerprint({**settings, "epochs": 4}, {"source": "tiny"}, SEED, {"train": "abc"}) != base
+
+
+def test_gradient_accumulation_gives_the_effective_batch(tiny_run, tmp_path):
+    """Two accumulated batches of 16 make one optimizer step: an epoch of 320 pairs takes 10
+    steps, as with one batch of 32, instead of 20; the schedule is laid over those 10 steps
+    and the logged steps are optimizer steps. (The weights are not those of a batch of 32 to
+    rounding: dropout and the loss's per-batch mean are drawn per forward pass.)"""
+    one_epoch = {**tiny_run["settings"], "epochs": 1, "logging_steps": 1}
+
+    def train(settings: dict, out: Path) -> dict:
+        train_cross_encoder(settings, str(tiny_run["base"]), tiny_run["train"], tiny_run["heldout"], out / "work",
+                            [out / "epoch1"], out / "trainer_state.json", SEED)
+        return json.loads((out / "trainer_state.json").read_text())
+
+    accumulated = train({**one_epoch, "gradient_accumulation_steps": 2}, tmp_path / "accumulated")
+    large = train({**one_epoch, "batch_size": 32}, tmp_path / "large")
+    plain = train(one_epoch, tmp_path / "plain")
+    assert accumulated["global_step"] == large["global_step"] == 10 and plain["global_step"] == 20
+    rates = {name: [e["learning_rate"] for e in state["log_history"] if "learning_rate" in e]
+             for name, state in (("accumulated", accumulated), ("large", large), ("plain", plain))}
+    assert rates["accumulated"] == rates["large"] and len(rates["accumulated"]) == 10
+    assert len(rates["plain"]) == 20
+    apart, identical = max_weight_difference(tmp_path / "accumulated" / "epoch1", tmp_path / "plain" / "epoch1")
+    assert not identical and apart > 1e-4
