@@ -123,3 +123,18 @@ def test_paper_states_the_installed_trainers_gradient_clipping_default():
     from crossopt.paper import TRAINER_MAX_GRAD_NORM
 
     assert TrainingArguments.__dataclass_fields__["max_grad_norm"].default == TRAINER_MAX_GRAD_NORM
+
+
+def test_adamw_is_fused_only_where_every_parameter_is_on_a_gpu():
+    from crossopt.train import adamw_fused, make_optimizer
+
+    cpu = [{"params": [torch.nn.Parameter(torch.zeros(3))], "weight_decay": 0.0}]
+    assert not adamw_fused(cpu) and not adamw_fused([{"params": []}])
+    optimizer = make_optimizer(cpu, {"optimizer_type": "adamw", "learning_rate": 1e-3, "betas": [0.9, 0.999],
+                                     "eps": 1e-8, "weight_decay": 0.01})
+    assert not optimizer.defaults.get("fused")  # the CPU keeps torch's default path
+    if torch.cuda.is_available():
+        gpu = [{"params": [torch.nn.Parameter(torch.zeros(3, device="cuda"))], "weight_decay": 0.0}]
+        assert adamw_fused(gpu)
+        assert make_optimizer(gpu, {"optimizer_type": "adamw", "learning_rate": 1e-3, "betas": [0.9, 0.999],
+                                    "eps": 1e-8, "weight_decay": 0.01}).defaults["fused"] is True
