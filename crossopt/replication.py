@@ -618,10 +618,22 @@ def failure_sentence(numbers: dict) -> str:
     parts = []
     for optim in numbers["optims"]:
         f = numbers["training"][optim]["failure"]
-        parts.append(f"{format_number(f['failed'], style='word')} of {format_number(f['runs'], style='word')} "
-                     f"{latex_escape(names[optim])} runs (exact 95\\% interval of the failure rate "
-                     f"{format_number(f['low'], digits=2)} to {format_number(f['high'], digits=2)})")
-    return "By that definition, " + _join(parts) + " did not train."
+        runs = format_number(f["runs"], style="word")
+        what = (f"all {runs} {latex_escape(names[optim])} runs trained" if f["failed"] == 0 else
+                f"{format_number(f['failed'], style='word')} of {runs} {latex_escape(names[optim])} runs did not train")
+        parts.append(f"{what} (exact 95\\% interval of the failure rate {format_number(f['low'], digits=2)} to "
+                     f"{format_number(f['high'], digits=2)})")
+    return "By that definition, " + _join(parts) + "."
+
+
+def still_rising(numbers: dict) -> bool:
+    """Whether every run's in-training held-out nDCG@10 rose over its last epoch."""
+    for states in numbers["states"].values():
+        for state in states.values():
+            values = list(heldout_curves(state)["ndcg"])
+            if len(values) < 2 or values[-1] <= values[-2]:
+                return False
+    return True
 
 
 def results_table(numbers: dict) -> str:
@@ -792,6 +804,7 @@ def write_section(root: str | Path, config: Mapping, outputs: Mapping[str, str |
     text += "\\newif\\ifreplload\n" + ("\\replloadtrue\n" if sampled else "")
     text += "\\newif\\ifreplbelowbm\n" + ("\\replbelowbmtrue\n" if _below_bm25(numbers) else "")
     text += "\\newif\\ifreplstuck\n" + ("\\replstucktrue\n" if _any_failed(numbers) else "")
+    text += "\\newif\\ifreplrising\n" + ("\\replrisingtrue\n" if still_rising(numbers) else "")
     text += "".join(f"\\newcommand{{\\{name}}}{{{value}}}\n" for name, value in values.items())
     atomic_write_text(outputs["macros"], text)
     atomic_write_text(outputs["results"], results_table(numbers))

@@ -241,8 +241,16 @@ def test_runs_that_did_not_train_are_read_from_the_trainer_logs(section):
         assert take(section, f"Repl{key}StuckSeeds") == expected
         low, high = clopper_pearson(len(stuck), len(seeds))
         assert take(section, f"Repl{key}FailureInterval") == f"{low:.2f}--{high:.2f}"
-        assert (f"{NUMBER_WORDS[len(stuck)]} of {NUMBER_WORDS[len(seeds)]} {name} runs (exact 95\\% interval of the "
-                f"failure rate {low:.2f} to {high:.2f})") in sentence, sentence
+        what = (f"all {NUMBER_WORDS[len(seeds)]} {name} runs trained" if not stuck else
+                f"{NUMBER_WORDS[len(stuck)]} of {NUMBER_WORDS[len(seeds)]} {name} runs did not train")
+        assert f"{what} (exact 95\\% interval of the failure rate {low:.2f} to {high:.2f})" in sentence, sentence
+    # Every run's in-training held-out nDCG@10 rose over the last epoch, or the flag is off.
+    rising = all(evals[-1] > evals[-2] for optim in ("adamw", "lion")
+                 for s in seeds_of(COMMITTED / "models" / "minilm" / optim)
+                 for evals in [[e["eval_heldout_ndcg@10"] for e in load(COMMITTED / "models" / "minilm" / optim
+                                                                       / f"seed{s}" / "trainer_state.json")["log_history"]
+                                if "eval_heldout_ndcg@10" in e]])
+    assert ("\\replrisingtrue" in section["outputs"]["macros"].read_text()) == rising
     macros = section["outputs"]["macros"].read_text()
     any_stuck = "ReplAdamwStuckRuns}{zero}" not in macros or "ReplLionStuckRuns}{zero}" not in macros
     assert ("\\replstucktrue" in macros) == any_stuck
