@@ -65,6 +65,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crossopt.machine import cpu_name
+
 ROOT = Path(__file__).resolve().parent.parent
 PERFORMANCE_DOC = ROOT / "docs" / "performance.md"
 SECTION = "## Newcomer: make setup, smoke and test on a fresh clone"
@@ -162,16 +164,6 @@ SITECUSTOMIZE = textwrap.dedent('''\
 
 # ---------------------------------------------------------------------------
 # The machine and the commands
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load1() -> float:

@@ -43,6 +43,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from crossopt.machine import cpu_name
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ["torch", "transformers", "sentence-transformers", "lion-pytorch", "pyserini", "pytrec-eval-terrier",
             "snakemake", "numpy", "scipy"]
@@ -52,16 +54,6 @@ COMMAND = ["snakemake", "--configfile", "config/scifact.yaml", "--cores", "2", "
 def command(overlays: list[str]) -> list[str]:
     """COMMAND with overlays after the profile, e.g. config/scifact-local.yaml (the data from a local copy)."""
     return COMMAND[:3] + list(overlays) + COMMAND[3:]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def versions() -> dict[str, str]:
