@@ -65,9 +65,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crossopt.machine import cpu_name
-
 ROOT = Path(__file__).resolve().parent.parent
+# Run as `python bench/<script>.py` from any interpreter, before .venv exists too: the
+# package is imported from this checkout.
+sys.path.insert(0, str(ROOT))
+
+from crossopt.machine import cpu_name  # noqa: E402
 PERFORMANCE_DOC = ROOT / "docs" / "performance.md"
 SECTION = "## Newcomer: make setup, smoke and test on a fresh clone"
 RECORDS_ENV = "NEWCOMER_RECORDS"

@@ -43,9 +43,12 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from crossopt.machine import cpu_name
-
 ROOT = Path(__file__).resolve().parent.parent
+# Run as `python bench/<script>.py` from any interpreter, before .venv exists too: the
+# package is imported from this checkout.
+sys.path.insert(0, str(ROOT))
+
+from crossopt.machine import cpu_name  # noqa: E402
 PACKAGES = ["torch", "transformers", "sentence-transformers", "lion-pytorch", "pyserini", "pytrec-eval-terrier",
             "snakemake", "numpy", "scipy"]
 COMMAND = ["snakemake", "--configfile", "config/scifact.yaml", "--cores", "2", "replication"]

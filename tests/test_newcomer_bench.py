@@ -159,3 +159,21 @@ def test_every_rule_is_listed_and_the_row_is_complete():
     assert len(cells) == len(newcomer.TABLE_HEADER.splitlines()[0].strip("|").split("|"))
     assert cells[5:8] == ["100", "200", "not run"] and cells[9:12] == ["3.50", "9.10", "0.80"]
     assert newcomer.tests_summary_line("== 458 passed, 3 skipped in 912.3s ==") == "458 passed, 3 skipped"
+
+
+@pytest.mark.parametrize("script", ["newcomer.py", "scifact_run.py"])
+def test_a_bench_script_starts_without_the_package_installed(script, tmp_path):
+    """The README runs `python bench/<script>.py`: with site-packages off (so no editable
+    install of crossopt) and from another folder, the script still finds the package."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if script == "scifact_run.py":
+        # It needs PyYAML: its folder goes on the path, but with -S its .pth files (the
+        # editable install among them) are not read.
+        yaml = pytest.importorskip("yaml")
+        env["PYTHONPATH"] = str(Path(yaml.__file__).resolve().parent.parent)
+    result = subprocess.run(
+        [sys.executable, "-S", str(ROOT / "bench" / script), "--help"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:"), result.stdout
