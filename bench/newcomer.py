@@ -423,6 +423,19 @@ def rules_run_by_tests(records: list[dict]) -> dict[str, set[str]]:
     return runs
 
 
+def smoke_reused_by_tests(records: list[dict], clone: Path) -> str | None:
+    """The test whose `snakemake -n` in the clone itself checked that `make smoke`'s run is up
+    to date (tests/conftest.py, smoke_study), so that the tests read a copy of it; None if
+    no test did. The rules of that run are then run for the tests too, by `make smoke`."""
+    for record in records:
+        if record.get("kind") != "snakemake" or not record.get("test"):
+            continue
+        argv = record.get("argv") or []
+        if ("-n" in argv or "--dry-run" in argv) and _workdir_of(record).resolve() == clone.resolve():
+            return record["test"].rsplit(" (", 1)[0]
+    return None
+
+
 def defined_rules(repository: Path) -> list[str]:
     """Every rule name in the Snakefile and rules/*.smk (conditionally defined ones included)."""
     names: list[str] = []
@@ -705,6 +718,10 @@ def main(argv: list[str] | None = None) -> int:
         report["tests_summary"] = tests_summary(Path(report["timed"]["test"]["output"]))
         tests = rules_run_by_tests(records)
         rules = defined_rules(clone)
+        checker = smoke_reused_by_tests(records, clone)
+        if checker and report.get("smoke"):
+            for row in report["smoke"]["rules"]:
+                tests.setdefault(row["rule"], set()).add(f"make smoke (reused after {checker} found it up to date)")
         report["rules_by_test"] = {rule: sorted(tests.get(rule, ())) for rule in rules}
     else:
         tests, rules = None, None

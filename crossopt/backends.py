@@ -2,7 +2,7 @@
 
 The rule scripts call `train_with_backend` and `rerank_with_backend`. Both
 backends run the same functions (`crossopt.train.train_cross_encoder`,
-`crossopt.rerank.rerank_to_file`); the Modal backend only moves files:
+`crossopt.rerank.rerank_checkpoints`); the Modal backend only moves files:
 
 1. upload the inputs to the Volume under a content hash (skipped when present);
 2. spawn the deployed app's function (`python -m crossopt.modal_app` deploys it) and
@@ -704,32 +704,70 @@ def rerank_with_backend(
     `labels` (model, optim, seed, epoch, testset) go into the cost record; `options`
     are the scoring options of the `rerank` config section (crossopt.rerank.RerankOptions).
     """
+    from .rerank import Checkpoint
+
+    return rerank_run_with_backend(backend, [Checkpoint(model_dir, tag, [output])], [candidates], batch_size,
+                                   max_length, cost_path, labels, modal_section, session, options)[0][0]
+
+
+def rerank_run_with_backend(
+    backend: str,
+    checkpoints: list,
+    candidates: list[str | Path],
+    batch_size: int,
+    max_length: int,
+    cost_path: str | Path,
+    labels: dict,
+    modal_section: dict | None = None,
+    session: Session | None = None,
+    options: dict | None = None,
+) -> list[list[int]]:
+    """Rerank every candidates table with every checkpoint (crossopt.rerank.Checkpoint: folder,
+    run tag, one run file per table) on `backend`, in one job: one process locally, one
+    Modal call remotely. Returns the pair counts per checkpoint and table.
+
+    One cost record covers the job. `labels` (model, optim, seed, epochs, test sets) go into
+    it; `options` are the scoring options of the `rerank` config section
+    (crossopt.rerank.RerankOptions).
+    """
     _check_backend(backend)
+    if not checkpoints or not candidates:
+        raise BackendError("reranking: no checkpoint or no test set to rerank")
     labels = {"stage": "reranking", **labels}
     start = time.monotonic()
     if backend == "local":
-        from .rerank import rerank_to_file
+        from .rerank import rerank_checkpoints
 
-        _require_local_weights(model_dir)
-        pairs = rerank_to_file(model_dir, candidates, output, batch_size, max_length, tag, options)
+        for checkpoint in checkpoints:
+            _require_local_weights(checkpoint.model_dir)
+        pairs = rerank_checkpoints(checkpoints, candidates, batch_size, max_length, options)
         _write_local_cost(cost_path, labels, time.monotonic() - start, use_cpu=False)
         return pairs
     with (session or ModalSession(modal_section, "rerank")) as active:
-        where = volume_location(model_dir)
-        if where and where["volume"] != active.volume_name:
-            raise BackendError(f"{model_dir} was trained on the Modal Volume {where['volume']!r}, but modal.volume "
-                               f"is {active.volume_name!r}: set modal.volume back, or retrain")
+        models = []
+        for checkpoint in checkpoints:
+            where = volume_location(checkpoint.model_dir)
+            if where and where["volume"] != active.volume_name:
+                raise BackendError(f"{checkpoint.model_dir} was trained on the Modal Volume {where['volume']!r}, "
+                                   f"but modal.volume is {active.volume_name!r}: set modal.volume back, or retrain")
+            # A checkpoint the Modal backend trained is read where it lies; others are uploaded once.
+            models.append(where["path"] if where else ensure_uploaded(active.store, checkpoint.model_dir, "model"))
         request = {
             "volume": active.volume_name,
-            # A checkpoint the Modal backend trained is read where it lies; others are uploaded once.
-            "model": where["path"] if where else ensure_uploaded(active.store, model_dir, "model"),
-            "candidates": ensure_uploaded(active.store, candidates, "candidates.parquet"),
+            "checkpoints": [{"model": model, "tag": checkpoint.tag} for model, checkpoint in zip(models, checkpoints)],
+            "candidates": [ensure_uploaded(active.store, table, "candidates.parquet") for table in candidates],
             "batch_size": batch_size,
             "max_length": max_length,
-            "tag": tag,
             "options": options,
         }
         result = call_function(active, "rerank", request)
-        atomic_write_text(output, result["run"])
+        runs = result["runs"]
+        if len(runs) != len(checkpoints) or any(len(r) != len(candidates) for r in runs):
+            raise BackendError(f"the Modal rerank call returned runs for {[len(r) for r in runs]} test sets of "
+                               f"{len(runs)} checkpoints; asked for {len(candidates)} test sets of "
+                               f"{len(checkpoints)}")
+        for checkpoint, texts in zip(checkpoints, runs):
+            for output, text in zip(checkpoint.outputs, texts):
+                atomic_write_text(output, text)
         _write_modal_cost(cost_path, labels, active, "rerank", result["device"], start, [result["seconds"]])
-    return result["pairs"]
+    return [list(p) for p in result["pairs"]]

@@ -2,7 +2,7 @@
 
 The two function bodies, `train_on_volume` and `rerank_on_volume`, are plain
 module-level functions that call the same `crossopt.train.train_cross_encoder`
-and `crossopt.rerank.rerank_to_file` as the local backend, on paths inside a
+and `crossopt.rerank.rerank_checkpoints` as the local backend, on paths inside a
 Modal Volume. `build_app(section)` registers them with a Modal App built from the
 config's `modal` section (GPU, timeout, CPU, memory, retries, volume, secret).
 Modal imports this module inside the container and finds the bodies by name, so
@@ -70,7 +70,7 @@ DEFAULTS: dict[str, Any] = {
     "mount_path": "/vol",
     "hf_home": "hf-cache",
     "train": {"gpu": "H100", "timeout": 14400, "cpu": 8.0, "memory": 32768, "retries": 3, "retry_delay": 10.0},
-    "rerank": {"gpu": "H100", "timeout": 3600, "cpu": 4.0, "memory": 16384, "retries": 2, "retry_delay": 10.0},
+    "rerank": {"gpu": "H100", "timeout": 10800, "cpu": 4.0, "memory": 16384, "retries": 2, "retry_delay": 10.0},
     # Client side only (not part of the deployment): copy every exported checkpoint from
     # the Volume into results/models/ (false: the folder holds only volume.json, and
     # reranking reads the checkpoint on the Volume either way).
@@ -403,11 +403,13 @@ def train_on_volume(request: dict, root: str) -> dict:
 
 
 def rerank_on_volume(request: dict, root: str) -> dict:
-    """Rerank one test set's candidates with one checkpoint on the Volume; returns the run text.
+    """Rerank test sets' candidates with a training run's checkpoints on the Volume, in one
+    call; returns the run texts per checkpoint and table, in their order.
 
-    `request`: volume, model and candidates (volume paths), batch_size, max_length, tag.
+    `request`: volume; checkpoints (a list of {model: volume path, tag}); candidates (a list
+    of volume paths); batch_size, max_length, options.
     """
-    from .rerank import rerank_to_file
+    from .rerank import Checkpoint, rerank_checkpoints
 
     check_deployment(request)
     start = time.monotonic()
@@ -416,13 +418,15 @@ def rerank_on_volume(request: dict, root: str) -> dict:
     if volume is not None:
         volume.reload()
     device = device_name()
+    tables = [root / table for table in request["candidates"]]
     with tempfile.TemporaryDirectory() as tmp:
-        output = Path(tmp) / "run.trec"
-        pairs = rerank_to_file(root / request["model"], root / request["candidates"], output,
-                               request["batch_size"], request["max_length"], request["tag"],
-                               request.get("options"))
-        run = output.read_text()
-    return {"run": run, "pairs": pairs, "seconds": time.monotonic() - start, "device": device}
+        checkpoints = [Checkpoint(root / item["model"], item["tag"],
+                                  [Path(tmp) / f"run-{i}-{j}.trec" for j in range(len(tables))])
+                       for i, item in enumerate(request["checkpoints"])]
+        pairs = rerank_checkpoints(checkpoints, tables, request["batch_size"], request["max_length"],
+                                   request.get("options"))
+        runs = [[Path(output).read_text() for output in checkpoint.outputs] for checkpoint in checkpoints]
+    return {"runs": runs, "pairs": pairs, "seconds": time.monotonic() - start, "device": device}
 
 
 # ---------------------------------------------------------------------------

@@ -121,10 +121,12 @@ def estimate_cost(config: dict) -> Estimate:
             high += seconds * SLOWER + writes
             lines.append(f"  train {key}/{optim}: {seeds} run(s) x {pairs:,} pairs at about {rate:,} pairs/s"
                          + (f" / {factor}" if factor != 1 else "") + f" = {seconds / 3600:.2f} GPU-h")
+        # One reranking job (one Modal call) per training run scores every enabled test set
+        # with each of the run's epoch checkpoints.
+        checkpoints = len(config["optimizers"]) * seeds * epochs
+        reranks += len(config["optimizers"]) * seeds
         for testset in enabled_testsets(config):
             n = rerank_pairs(config, testset)
-            checkpoints = len(config["optimizers"]) * seeds * epochs
-            reranks += checkpoints
             if n is None:
                 lines.append(f"  rerank {key} on {testset}: pair count unknown; left out")
                 continue

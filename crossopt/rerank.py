@@ -443,17 +443,48 @@ def load_scorer(model_dir: str | Path, max_length: int) -> Scorer:
     return open_model(load, str(model_dir))
 
 
-def rerank_to_file(model_dir: str | Path, candidates_path: str | Path, output: str | Path,
-                   batch_size: int, max_length: int, tag: str,
-                   options: RerankOptions | Mapping | None = None) -> int:
-    """Load a checkpoint, rerank a test set's candidates, write the run; returns the pair count.
+@dataclass
+class Checkpoint:
+    """One checkpoint of a reranking job: its folder, the run tag, and the run file to write
+    for each test set (in the order of the job's candidates tables)."""
 
+    model_dir: str | Path
+    tag: str
+    outputs: list[str | Path]
+
+
+def rerank_checkpoints(checkpoints: list[Checkpoint], candidates_paths: list[str | Path], batch_size: int,
+                       max_length: int, options: RerankOptions | Mapping | None = None) -> list[list[int]]:
+    """Rerank every candidates table with every checkpoint in one process, writing each run;
+    returns the pair counts per checkpoint and table.
+
+    One reranking job covers all epochs and test sets of a training run: the interpreter,
+    torch and transformers (about 5 s of a smoke job's start-up on the 2-core machine,
+    docs/performance.md) are paid once per run, not once per checkpoint and test set. Each
+    table is read once; each checkpoint is loaded, scores every table, and is freed before
+    the next. The scores are those of reranking each (checkpoint, table) on its own.
     `options` is a RerankOptions or a `rerank` config section (its scoring keys).
     """
     if not isinstance(options, RerankOptions):
         options = RerankOptions.from_config(options)
-    model = load_scorer(model_dir, max_length)
-    candidates = read_candidates(candidates_path)
-    run = rerank(model, candidates, batch_size, options, max_length)
-    write_run(output, run, tag)
-    return len(candidates)
+    for checkpoint in checkpoints:
+        if len(checkpoint.outputs) != len(candidates_paths):
+            raise ValueError(f"{checkpoint.model_dir}: {len(checkpoint.outputs)} run files for "
+                             f"{len(candidates_paths)} candidates tables")
+    tables = [read_candidates(path) for path in candidates_paths]
+    counts = []
+    for checkpoint in checkpoints:
+        model = load_scorer(checkpoint.model_dir, max_length)
+        for candidates, output in zip(tables, checkpoint.outputs):
+            write_run(output, rerank(model, candidates, batch_size, options, max_length), checkpoint.tag)
+        counts.append([len(candidates) for candidates in tables])
+        del model
+    return counts
+
+
+def rerank_to_file(model_dir: str | Path, candidates_path: str | Path, output: str | Path,
+                   batch_size: int, max_length: int, tag: str,
+                   options: RerankOptions | Mapping | None = None) -> int:
+    """Load a checkpoint, rerank one test set's candidates, write the run; returns the pair count."""
+    return rerank_checkpoints([Checkpoint(model_dir, tag, [output])], [candidates_path], batch_size, max_length,
+                              options)[0][0]

@@ -11,12 +11,10 @@ rule cost_summary:
             seed=SEEDS,
         ),
         reranking=expand(
-            "results/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.cost.json",
+            "results/runs/{model}/{optim}/seed{seed}/rerank.cost.json",
             model=MODELS,
             optim=OPTIMS,
             seed=SEEDS,
-            epoch=EPOCHS,
-            testset=TESTSETS,
         ),
     output:
         "results/cost.tsv",

@@ -82,9 +82,9 @@ def check_run(folder: Path) -> str:
 
 def rerank(folder: Path) -> str:
     """rules/rerank.smk rule rerank: scripts/rerank.py with the local backend."""
-    script("rerank").main(str(folder / "model"), "t", str(folder / "candidates.parquet"), str(folder / "run.trec"),
-                          str(folder / "cost.json"), 8, 32, "tag", "local", {"model": "m", "optim": "o", "seed": 1,
-                                                                            "epoch": 1}, {}, {"mode": "optimized"})
+    script("rerank").main([str(folder / "model")], [1], ["t"], [str(folder / "candidates.parquet")],
+                          [str(folder / "run.trec")], str(folder / "cost.json"), 8, 32, "tag", "local",
+                          {"model": "m", "optim": "o", "seed": 1}, {}, {"mode": "optimized"})
     return (folder / "run.trec").read_text()
 
 

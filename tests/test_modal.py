@@ -98,7 +98,7 @@ def test_module_imports_offline_without_credentials(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "[('H100', 1)] 3600" in done.stdout
+    assert "[('H100', 1)] 10800" in done.stdout
 
 
 def test_image_installs_the_pinned_requirements_and_torch():

@@ -177,3 +177,22 @@ def test_a_bench_script_starts_without_the_package_installed(script, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage:"), result.stdout
+
+
+def test_the_smoke_run_counts_for_the_tests_when_they_reuse_it(tmp_path):
+    """`make test` reads a copy of `make smoke`'s run once a test's `snakemake -n` in the clone
+    planned nothing: the bench names that check, and only a dry run in the clone itself counts."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    def record(argv, test, cwd=clone):
+        return {"kind": "snakemake", "argv": argv, "test": test, "cwd": str(cwd), "site_time": 0.0}
+    other = tmp_path / "elsewhere"
+    records = [
+        record(["python", "-m", "snakemake", "--directory", str(other), "-n", "all"], "tests/a.py::t (call)"),
+        record(["python", "-m", "snakemake", "--directory", str(clone), "all"], "tests/b.py::t (call)"),
+        {"kind": "script", "argv": ["python", "x.py", "-n"], "test": "tests/c.py::t (call)", "cwd": str(clone)},
+    ]
+    assert newcomer.smoke_reused_by_tests(records, clone) is None
+    records.append(record(["python", "-m", "snakemake", "--directory", str(clone), "-n", "all"],
+                          "tests/test_workflow.py::test_x (setup)"))
+    assert newcomer.smoke_reused_by_tests(records, clone) == "tests/test_workflow.py::test_x"

@@ -206,3 +206,44 @@ def test_the_light_loader_scores_exactly_as_the_cross_encoder(model_dir, smoke, 
     scorer = load_scorer(model_dir, MAX_LENGTH)
     assert next(scorer.model.parameters()).dtype == torch.float32
     assert score_pairs(scorer, queries, passages, 16, options) == via_cross_encoder
+
+
+def test_one_job_reranks_every_checkpoint_and_test_set_as_separate_jobs_would(model_dir, smoke, tmp_path,
+                                                                               monkeypatch):
+    """rerank_checkpoints (the reranking rule's path: all epochs and test sets of a run in one
+    job) loads each checkpoint once and writes, for each (checkpoint, candidates table), the
+    very file that reranking that pair alone writes, with that checkpoint's tag."""
+    import shutil
+
+    import crossopt.rerank as rerank_module
+
+    other = smoke["candidates"][smoke["candidates"]["qid"] != smoke["candidates"]["qid"].iloc[0]].copy()
+    other["query"] = other["query"] + " variant"
+    other_path = tmp_path / "other.parquet"
+    other.to_parquet(other_path, index=False)
+    # a second "epoch": the same model, trained a little further
+    second = shutil.copytree(model_dir, tmp_path / "second")
+    _train_briefly(second, smoke["tables"], steps=20)
+    tables = [smoke["path"], other_path]
+    alone = {}
+    for epoch, folder in ((1, model_dir), (2, second)):
+        for j, table in enumerate(tables):
+            alone[epoch, j] = tmp_path / f"alone-{epoch}-{j}.trec"
+            rerank_to_file(folder, table, alone[epoch, j], 16, MAX_LENGTH, f"t-e{epoch}", None)
+
+    loads = []
+    real = rerank_module.load_scorer
+    monkeypatch.setattr(rerank_module, "load_scorer", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
+    checkpoints = [rerank_module.Checkpoint(folder, f"t-e{epoch}", [tmp_path / f"job-{epoch}-{j}.trec"
+                                                                   for j in range(len(tables))])
+                   for epoch, folder in ((1, model_dir), (2, second))]
+    counts = rerank_module.rerank_checkpoints(checkpoints, tables, 16, MAX_LENGTH, None)
+    assert loads == [model_dir, second]
+    assert counts == [[len(smoke["candidates"]), len(other)]] * 2
+    for epoch in (1, 2):
+        for j in range(len(tables)):
+            assert (tmp_path / f"job-{epoch}-{j}.trec").read_bytes() == alone[epoch, j].read_bytes()
+    assert alone[1, 0].read_bytes() != alone[2, 0].read_bytes() != alone[2, 1].read_bytes()
+    with pytest.raises(ValueError, match="1 run files for 2 candidates tables"):
+        rerank_module.rerank_checkpoints([rerank_module.Checkpoint(model_dir, "t", [tmp_path / "x.trec"])],
+                                         tables, 16, MAX_LENGTH, None)

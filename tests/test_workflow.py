@@ -176,7 +176,7 @@ def test_real_config_dag_offline():
         if len(fields) == 2 and fields[1].isdigit():
             counts[fields[0]] = int(fields[1])
     assert counts["train"] == 6  # 3 models x 2 optimizers x 1 seed, 3 epoch checkpoints each
-    assert counts["rerank"] == 36  # one job per (checkpoint, enabled test set)
+    assert counts["rerank"] == 6  # one job per training run: its 3 checkpoints on both enabled test sets
     assert counts["evaluate"] == 36  # 18 checkpoints x 2 enabled test sets
     assert counts["prepare_pyserini_testset"] == 1 and counts["prepare_msmarco_v11_testset"] == 1
 
