@@ -39,8 +39,11 @@ SCIFACT_OVERLAY ?=
 scifact: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --configfile config/scifact.yaml $(SCIFACT_OVERLAY) --cores 2 replication
 
+# The tests run in TEST_WORKERS processes (pytest-xdist), each test file in one of them
+# (--dist loadfile: a file's module fixtures are built once). TEST_WORKERS=0 runs them in one.
+TEST_WORKERS ?= 2
 test: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-slurm: slurm-setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q tests/test_slurm.py

@@ -9,9 +9,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# Values that tests compared with the official trec_eval binary (tests/test_trec_eval_binary.py).
-_TREC_EVAL_COUNT = pytest.StashKey[dict]()
-
 
 def run_snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True,
                   cores: str = "2") -> subprocess.CompletedProcess:
@@ -71,17 +68,28 @@ def copy_study(study: Path, destination: Path) -> Path:
 
 @pytest.fixture
 def count_trec_eval_comparisons(request):
-    """Add the number of values a test compared with trec_eval (shown at the end of the run)."""
-    counts = request.config.stash.setdefault(_TREC_EVAL_COUNT, {})
+    """Add the number of values a test compared with trec_eval (shown at the end of the run).
 
+    The count travels in the test's report (user_properties), so that it reaches the summary
+    from pytest-xdist's workers too."""
     def add(n: int) -> None:
-        counts[request.node.nodeid] = counts.get(request.node.nodeid, 0) + n
+        request.node.user_properties.append((TREC_EVAL_PROPERTY, n))
 
     return add
 
 
+TREC_EVAL_PROPERTY = "trec_eval_values_compared"
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    counts = config.stash.get(_TREC_EVAL_COUNT, {})
+    counts: dict[str, int] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue
+            for name, value in getattr(report, "user_properties", ()):
+                if name == TREC_EVAL_PROPERTY:
+                    counts[report.nodeid] = counts.get(report.nodeid, 0) + value
     if counts:
         terminalreporter.write_line(
             f"trec_eval 10.0 comparison: {sum(counts.values())} values compared to 4 decimals "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import copy_study
 from crossopt.table import table_header
 from crossopt.study import Study
 from crossopt.trec import read_run
@@ -32,9 +33,11 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 
 @pytest.fixture(scope="module")
-def study(smoke_study):
-    """The session's smoke run (tests/conftest.py), shared with the evaluation and bad-input tests."""
-    return smoke_study
+def study(smoke_study, tmp_path_factory):
+    """A copy of the session's smoke run (tests/conftest.py). Tests here rerun parts of it, so
+    they work on their own copy: the other tests that read the session's run (in whatever
+    order, and in parallel workers) find it as `make smoke` left it."""
+    return copy_study(smoke_study, tmp_path_factory.mktemp("workflow") / "study")
 
 
 def digest(path: Path) -> str:
