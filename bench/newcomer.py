@@ -298,7 +298,11 @@ def attach_benchmarks(jobs: list[Job], workdir: Path) -> list[str]:
 
     Snakemake writes a job's benchmark when the job ends, so the file's time is the job's
     end. Of the jobs that ended within 10 s of it, the one whose outputs or logs share the
-    most trailing path parts with it (benchmark paths mirror output paths) takes it.
+    most trailing path parts with it (benchmark paths mirror output paths) takes it. A job
+    with many outputs may name its benchmark after their folder (the reranking job of a
+    training run: benchmarks/rerank/{model}/{optim}/seed{seed}.tsv for
+    results/runs/{model}/{optim}/seed{seed}/epoch{epoch}/{testset}.trec), so a path's parent
+    folders count too, a full match before a folder's.
     """
     unmatched = []
     for path in sorted((workdir / "benchmarks").rglob("*.tsv")):
@@ -315,8 +319,10 @@ def attach_benchmarks(jobs: list[Job], workdir: Path) -> list[str]:
         for job in jobs:
             if job.benchmark is not None or abs(job.end - mtime) > 10:
                 continue
-            tail = max(_common_tail(mine, _components(p, 1)) for p in job.outputs + job.logs)
-            key = (tail, -abs(job.end - mtime))
+            tail, dropped = max(((_common_tail(mine, parts[:len(parts) - k]), -k)
+                                 for parts in (_components(p, 1) for p in job.outputs + job.logs)
+                                 for k in range(min(3, len(parts)))), default=(0, 0))
+            key = (tail, dropped, -abs(job.end - mtime))
             if tail and (best_key is None or key > best_key):
                 best, best_key = job, key
         if best is None:
@@ -431,7 +437,10 @@ def smoke_reused_by_tests(records: list[dict], clone: Path) -> str | None:
         if record.get("kind") != "snakemake" or not record.get("test"):
             continue
         argv = record.get("argv") or []
-        if ("-n" in argv or "--dry-run" in argv) and _workdir_of(record).resolve() == clone.resolve():
+        # the fixture's check: a dry run of `all` on the smoke config, in the clone itself
+        if (("-n" in argv or "--dry-run" in argv) and "all" in argv
+                and any(a.endswith("config/smoke.yaml") for a in argv)
+                and _workdir_of(record).resolve() == clone.resolve()):
             return record["test"].rsplit(" (", 1)[0]
     return None
 

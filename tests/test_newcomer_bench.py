@@ -187,12 +187,44 @@ def test_the_smoke_run_counts_for_the_tests_when_they_reuse_it(tmp_path):
     def record(argv, test, cwd=clone):
         return {"kind": "snakemake", "argv": argv, "test": test, "cwd": str(cwd), "site_time": 0.0}
     other = tmp_path / "elsewhere"
+    smoke = ["--configfile", "config/smoke.yaml"]
     records = [
-        record(["python", "-m", "snakemake", "--directory", str(other), "-n", "all"], "tests/a.py::t (call)"),
+        record(["python", "-m", "snakemake", "--directory", str(other), *smoke, "-n", "all"], "tests/a.py::t (call)"),
+        # a dry run in the clone with another config, or of another target, is not the check
+        record(["python", "-m", "snakemake", "--directory", str(clone), "--configfile", "config.yaml", "-n", "all"],
+               "tests/d.py::t (call)"),
+        record(["python", "-m", "snakemake", "--directory", str(clone), *smoke, "-n", "results/table.tsv"],
+               "tests/e.py::t (call)"),
         record(["python", "-m", "snakemake", "--directory", str(clone), "all"], "tests/b.py::t (call)"),
         {"kind": "script", "argv": ["python", "x.py", "-n"], "test": "tests/c.py::t (call)", "cwd": str(clone)},
     ]
     assert newcomer.smoke_reused_by_tests(records, clone) is None
-    records.append(record(["python", "-m", "snakemake", "--directory", str(clone), "-n", "all"],
+    records.append(record(["python", "-m", "snakemake", "--directory", str(clone), *smoke, "-n", "all"],
                           "tests/test_workflow.py::test_x (setup)"))
     assert newcomer.smoke_reused_by_tests(records, clone) == "tests/test_workflow.py::test_x"
+
+
+def test_a_benchmark_named_after_its_jobs_output_folder_goes_to_that_job(tmp_path):
+    """The reranking job of a run writes runs under .../seed12/epoch{e}/ and its benchmark as
+    benchmarks/rerank/m/o/seed12.tsv; an evaluation that ended as close in time and shares the
+    folder's name must not take it."""
+    import time as clock
+
+    now = clock.time()
+    rerank = newcomer.Job("rerank", [f"results/runs/m/o/seed12/epoch{e}/{t}.trec" for e in (1, 2) for t in "ab"],
+                          ["logs/runs/m/o/seed12/rerank.log"], now - 20, now, False)
+    evaluate = newcomer.Job("evaluate", ["results/eval/m/o/seed12/epoch1/a.json"],
+                            ["logs/eval/m/o/seed12/epoch1/a.log"], now - 1, now + 0.5, False)
+    for relative in ("benchmarks/rerank/m/o/seed12.tsv", "benchmarks/eval/m/o/seed12/epoch1/a.tsv"):
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True)
+        path.write_text("s\th:m:s\n12.5\t0:00:12\n")
+    assert newcomer.attach_benchmarks([rerank, evaluate], tmp_path) == []
+    assert rerank.benchmark == "benchmarks/rerank/m/o/seed12.tsv" and rerank.seconds == 12.5
+    assert evaluate.benchmark == "benchmarks/eval/m/o/seed12/epoch1/a.tsv"
+    # without a benchmark of its own, the evaluation (whose folder also ends in seed12, two
+    # levels up) still loses the run's benchmark to the job whose log folder names it
+    (tmp_path / "benchmarks/eval/m/o/seed12/epoch1/a.tsv").unlink()
+    rerank.benchmark = evaluate.benchmark = None
+    assert newcomer.attach_benchmarks([evaluate, rerank], tmp_path) == []
+    assert rerank.benchmark == "benchmarks/rerank/m/o/seed12.tsv" and evaluate.benchmark is None
