@@ -1,5 +1,3 @@
-# One job per (checkpoint, test set): enabling or adding a test set schedules only its
-# own reranking, and a failed test set leaves the others' runs in place.
 rule rerank:
     # One job per training run reranks every test set with every epoch checkpoint: torch,
     # transformers and the candidates are loaded once per run, not once per checkpoint and
