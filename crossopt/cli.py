@@ -44,8 +44,9 @@ def config_summary(study) -> list[str]:
                  + f"; reference {study.reference}")
     lines.append(
         f"jobs to run: {trainings} trainings ({len(seeds)} seed(s)), {checkpoints} checkpoints "
-        f"({epochs} epochs), {checkpoints * len(testsets)} reranking and "
-        f"{checkpoints * len(testsets) + len(testsets)} evaluation jobs ({len(testsets)} first-stage runs included)"
+        f"({epochs} epochs), {trainings} reranking jobs (one per training run: {checkpoints * len(testsets)} run "
+        f"files) and {checkpoints * len(testsets) + len(testsets)} evaluation jobs ({len(testsets)} first-stage "
+        f"runs included)"
     )
     return lines
 

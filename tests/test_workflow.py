@@ -198,3 +198,24 @@ def test_a_local_gpu_runs_one_training_at_a_time(study, tmp_path):
               for line in log.splitlines() if line.startswith(starts) or "(Rule: train)" in line]
     assert [kind for kind, _ in events] == ["start", "end", "start", "end"], log[-4000:]
     assert "gpu=1" in log  # the jobs asked for a GPU (resources line of each job)
+
+
+def test_validate_config_counts_the_jobs_the_dag_plans(tmp_path):
+    """`crossopt.cli validate-config` states job counts; they are the dry run's, rule by rule."""
+    config = ROOT / "config" / "smoke.yaml"
+    said = subprocess.run([sys.executable, "-m", "crossopt.cli", "validate-config", str(config)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert said.returncode == 0, said.stderr
+    import re
+
+    line = re.search(r"jobs to run: (\d+) trainings .*?, (\d+) reranking jobs .*? and (\d+) evaluation jobs",
+                     said.stdout)
+    assert line, said.stdout
+    planned = snakemake(tmp_path, "-n", "all", "--quiet", "rules")
+    counts = {}
+    for row in planned.stdout.splitlines():
+        fields = row.split()
+        if len(fields) == 2 and fields[1].isdigit():
+            counts[fields[0]] = int(fields[1])
+    assert [int(n) for n in line.groups()] == [counts["train"], counts["rerank"],
+                                                counts["evaluate"] + counts["evaluate_first_stage"]], counts
