@@ -66,6 +66,10 @@ def copy_study(study: Path, destination: Path) -> Path:
     return destination
 
 
+# The user property under which a test reports how many values it compared with trec_eval.
+TREC_EVAL_PROPERTY = "trec_eval_values_compared"
+
+
 @pytest.fixture
 def count_trec_eval_comparisons(request):
     """Add the number of values a test compared with trec_eval (shown at the end of the run).
@@ -76,9 +80,6 @@ def count_trec_eval_comparisons(request):
         request.node.user_properties.append((TREC_EVAL_PROPERTY, n))
 
     return add
-
-
-TREC_EVAL_PROPERTY = "trec_eval_values_compared"
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -1,11 +1,13 @@
 """End to end: the smoke study through Snakemake, offline, on CPU (a few minutes).
 
-One run of the whole DAG (the session fixture `smoke_study`) feeds every test here; the later tests
-rerun parts of it and check what reruns and that reruns reproduce files exactly.
+One run of the whole DAG (the session fixture `smoke_study`) feeds every test here, through a copy
+of it; the later tests rerun parts of that copy and check what reruns and that reruns reproduce
+files exactly.
 """
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +40,16 @@ def study(smoke_study, tmp_path_factory):
     they work on their own copy: the other tests that read the session's run (in whatever
     order, and in parallel workers) find it as `make smoke` left it."""
     return copy_study(smoke_study, tmp_path_factory.mktemp("workflow") / "study")
+
+
+def planned_rule_counts(output: str) -> dict[str, int]:
+    """{rule: jobs} from the job table of `snakemake -n --quiet rules`."""
+    counts = {}
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1].isdigit():
+            counts[fields[0]] = int(fields[1])
+    return counts
 
 
 def digest(path: Path) -> str:
@@ -173,11 +185,7 @@ def test_real_config_dag_offline():
         capture_output=True, text=True, env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    counts = {}
-    for line in result.stdout.splitlines():
-        fields = line.split()
-        if len(fields) == 2 and fields[1].isdigit():
-            counts[fields[0]] = int(fields[1])
+    counts = planned_rule_counts(result.stdout)
     assert counts["train"] == 6  # 3 models x 2 optimizers x 1 seed, 3 epoch checkpoints each
     assert counts["rerank"] == 6  # one job per training run: its 3 checkpoints on both enabled test sets
     assert counts["evaluate"] == 36  # 18 checkpoints x 2 enabled test sets
@@ -206,16 +214,9 @@ def test_validate_config_counts_the_jobs_the_dag_plans(tmp_path):
     said = subprocess.run([sys.executable, "-m", "crossopt.cli", "validate-config", str(config)],
                           capture_output=True, text=True, cwd=ROOT)
     assert said.returncode == 0, said.stderr
-    import re
-
     line = re.search(r"jobs to run: (\d+) trainings .*?, (\d+) reranking jobs .*? and (\d+) evaluation jobs",
                      said.stdout)
     assert line, said.stdout
-    planned = snakemake(tmp_path, "-n", "all", "--quiet", "rules")
-    counts = {}
-    for row in planned.stdout.splitlines():
-        fields = row.split()
-        if len(fields) == 2 and fields[1].isdigit():
-            counts[fields[0]] = int(fields[1])
+    counts = planned_rule_counts(snakemake(tmp_path, "-n", "all", "--quiet", "rules").stdout)
     assert [int(n) for n in line.groups()] == [counts["train"], counts["rerank"],
                                                 counts["evaluate"] + counts["evaluate_first_stage"]], counts
