@@ -125,6 +125,11 @@ def stage_sources(source_root: Path, sources: Iterable[str | Path], generated: I
         shutil.copyfile(path, gen_dir / Path(path).name)
 
 
+# LaTeX's request for another pass, and how many forced passes build_pdf adds for it.
+RERUN_WARNING = "Label(s) may have changed. Rerun to get cross-references right."
+RERUN_ATTEMPTS = 2
+
+
 def build_pdf(build_dir: Path, main: str = "main.tex", *, log_path: Path | None = None,
               max_overfull_pt: float = 1.0) -> Path:
     """Run latexmk in build_dir and fail unless the result is clean.
@@ -142,10 +147,20 @@ def build_pdf(build_dir: Path, main: str = "main.tex", *, log_path: Path | None 
             (build_dir / Path(main).with_suffix(suffix)).unlink(missing_ok=True)
     cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
            main]
-    proc = subprocess.run(cmd, cwd=build_dir, capture_output=True, text=True)
-    if log_path is not None:
-        Path(log_path).write_text(proc.stdout + proc.stderr, encoding="utf-8")
     latex_log = build_dir / Path(main).with_suffix(".log")
+    transcript = ""
+    # latexmk can stop with LaTeX still asking for a rerun: it judges by whether the .aux file
+    # changed, and now and then (about one build in several dozen here) the last pass leaves
+    # the same .aux yet warns. A forced pass (-g) settles it; a paper whose labels never
+    # settle still fails below.
+    for attempt in range(1 + RERUN_ATTEMPTS):
+        proc = subprocess.run(cmd[:1] + (["-g"] if attempt else []) + cmd[1:], cwd=build_dir,
+                              capture_output=True, text=True)
+        transcript += proc.stdout + proc.stderr
+        if proc.returncode != 0 or RERUN_WARNING not in latex_log.read_text(encoding="utf-8", errors="replace"):
+            break
+    if log_path is not None:
+        Path(log_path).write_text(transcript, encoding="utf-8")
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
         raise RuntimeError(f"latexmk failed in {build_dir} (exit {proc.returncode}):\n{tail}")

@@ -428,6 +428,8 @@ def _replication_inputs(wildcards):
             "states": expand("results/models/{model}/{optim}/seed{seed}/trainer_state.json",
                              model=model, optim=OPTIMS, seed=SEEDS),
             "summary": "results/data/beir/summary.json",
+            **({"recipe_search": repository_path(config["paper"]["recipe_search"])}
+               if config["paper"].get("recipe_search") else {}),
         }
     root = _replication_root()
     return {"committed": sorted(glob.glob(f"{root}/**/*.json", recursive=True) + glob.glob(f"{root}/**/*.tsv", recursive=True))}

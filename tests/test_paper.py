@@ -1340,3 +1340,40 @@ def test_toy_paper_builds_from_computed_table_with_training_logs(tmp_path, n_see
     assert "Reconciliation" not in text and "APPENDIX" not in text  # reported results only
 
 
+
+
+def test_a_build_that_latexmk_left_asking_for_a_rerun_gets_a_forced_pass(tmp_path, monkeypatch):
+    """latexmk can exit 0 while LaTeX's last log still asks for a rerun (it judges by the .aux,
+    which did not change). build_pdf then forces a pass (-g). Here a stand-in latexmk on PATH
+    plays that case: its first call leaves the warning, the forced one a clean log."""
+    from crossopt import paper_build
+
+    fake = tmp_path / "bin" / "latexmk"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho \"latexmk $*\"\nn=$(cat calls 2>/dev/null || echo 0); echo $((n + 1)) > calls\n"
+                    "if [ \"$n\" = 0 ]; then echo 'LaTeX Warning: %s' > main.log; else echo clean > main.log; fi\n"
+                    "touch main.pdf\n" % paper_build.RERUN_WARNING)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "main.tex").write_text("stand-in\n")
+    assert paper_build.build_pdf(build, log_path=tmp_path / "latexmk.log") == build / "main.pdf"
+    calls = [line for line in (tmp_path / "latexmk.log").read_text().splitlines() if line.startswith("latexmk")]
+    assert calls == ["latexmk -pdf -interaction=nonstopmode -halt-on-error -file-line-error main.tex",
+                     "latexmk -g -pdf -interaction=nonstopmode -halt-on-error -file-line-error main.tex"]
+
+
+@needs_latex
+def test_a_paper_whose_labels_never_settle_still_fails(tmp_path):
+    """A label that takes a new random value on every pass: latexmk gives up after its
+    maximum of passes, and build_pdf reports the failure (no forced pass after a failure)."""
+    from crossopt import paper_build
+
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\n\\begin{document}\n"
+        "\\makeatletter\\immediate\\write\\@auxout{\\string\\newlabel{r}{{\\pdfuniformdeviate 100000}{1}}}"
+        "\\makeatother\nSee \\ref{r}.\n\\end{document}\n")
+    with pytest.raises(RuntimeError, match=r"(?s)latexmk failed.*Label\(s\) may have changed"):
+        paper_build.build_pdf(tmp_path, log_path=tmp_path / "latexmk.log")
+    assert (tmp_path / "latexmk.log").read_text().count("This is Latexmk") == 1

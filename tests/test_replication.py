@@ -14,6 +14,7 @@ import csv
 import json
 import math
 import re
+import shutil
 import statistics
 from pathlib import Path
 
@@ -493,3 +494,44 @@ def test_single_seed_spread_on_a_constructed_run(tmp_path):
         json.dumps({"per_query": {"q0": {"ndcg_cut_10": 0.1}}}))
     with pytest.raises(ValueError, match="seed 2: the two optimizers' evaluations cover different queries"):
         replication.single_seed_difference_sd(tmp_path, config)
+
+
+def test_a_run_of_one_seed_is_refused_with_the_setting_to_change(tmp_path):
+    """The section's findings are tests over seeds: the committed run cut to one seed stops with
+    an error that names study.seeds, before any output is written."""
+    root = tmp_path / "run"
+    shutil.copytree(COMMITTED, root)
+    for folder in (root / "eval" / "minilm").glob("*/seed*"):
+        if folder.name != "seed12":
+            shutil.rmtree(folder)
+    outputs = {key: tmp_path / f"{key}.tex" for key in ("macros", "results", "tests", "recipe")}
+    outputs["figure"] = tmp_path / "training.pdf"
+    with pytest.raises(ValueError, match=r"this run has 1 \(seeds \[12\]\); set study.seeds to two or more"):
+        replication.write_section(root, load_config(root / "config.yaml"), outputs)
+    assert not any(path.exists() for path in outputs.values())
+
+
+def test_a_fresh_run_names_the_search_that_chose_its_rates_or_stops(tmp_path):
+    """paper.recipe_search: a run without its own recipe_search.tsv describes the search it
+    is given, and only if that search tried the learning rates the run uses."""
+    root = tmp_path / "run"
+    shutil.copytree(COMMITTED, root)
+    search = tmp_path / "recipe_search.tsv"
+    (root / "recipe_search.tsv").rename(search)
+    config = load_config(root / "config.yaml")
+    outputs = {key: tmp_path / f"{key}.tex" for key in ("macros", "results", "tests", "recipe")}
+    outputs["figure"] = tmp_path / "training.pdf"
+
+    replication.write_section(root, config, outputs)  # no search: the section says none is recorded
+    assert "\\replrecipetrue" not in outputs["macros"].read_text()
+    assert outputs["recipe"].read_text().count("\\\\") == 1  # the header row alone
+
+    numbers = replication.write_section(root, config, outputs, recipe_search=search, fresh=True)
+    macros = outputs["macros"].read_text()
+    assert "\\replrecipetrue" in macros and "\\replfreshtrue" in macros
+    assert len(replication.recipe_tries(numbers)) == len(replication.recipe_tries(
+        {"recipe": list(csv.DictReader(search.open(), delimiter="\t"))}))
+
+    config["models"]["minilm"]["learning_rate"] = 7e-6  # AdamW at a rate the search never tried (Lion overrides it)
+    with pytest.raises(ValueError, match=r"never tried adamw at learning rate 7e-06 .* set paper.recipe_search"):
+        replication.write_section(root, config, outputs, recipe_search=search, fresh=True)

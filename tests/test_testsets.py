@@ -151,3 +151,61 @@ def test_readme_beir_block_reproduces_pyserinis_scifact_numbers(tmp_path):
     assert report["n_queries"] == 300 and report["missing_queries"] == "zero"
     assert round(report["aggregate"]["ndcg_cut_10"], 4) == 0.6789
     assert round(report["aggregate"]["recall_1000"], 4) == 0.9767
+
+
+# --- the downloaded test-set sources, through their rules, on local data of the same schema
+
+def write_hub_ms_marco(folder: Path, records: list[dict]) -> Path:
+    """`microsoft/ms_marco` as its hub repository lays it out (a README whose configs map v1.1's
+    validation split to Parquet files), with `records` in the hub's v1.1 schema: `datasets`
+    loads a local folder of this layout as it loads the hub's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from test_msmarco_data import V11_SCHEMA
+
+    (folder / "v1.1").mkdir(parents=True)
+    (folder / "README.md").write_text("---\nconfigs:\n- config_name: v1.1\n  data_files:\n"
+                                      "  - split: validation\n    path: v1.1/validation-*\n---\n")
+    pq.write_table(pa.Table.from_pylist(records, schema=V11_SCHEMA), folder / "v1.1" / "validation-00000-of-00001.parquet")
+    return folder
+
+
+def test_the_hub_and_pyserini_test_sets_are_prepared_by_their_rules(tmp_path, monkeypatch):
+    """rules prepare_msmarco_v11_testset and prepare_pyserini_testset as the real study runs them
+    (config.yaml's test-set blocks), offline: MS MARCO v1.1 from a local folder of the hub's
+    layout and schema (the download function is the real one; only hf_dataset names the folder),
+    its given order evaluated by the first-stage rule; DL 2019 from Pyserini's bundled files."""
+    if shutil.which("java") is None:
+        pytest.skip("Java is not installed: Pyserini reads its bundled topics through the JVM")
+    from test_msmarco_data import _v11_record
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub = write_hub_ms_marco(tmp_path / "ms_marco", [
+        _v11_record(19699, "what is rba", [0, 1, 0]),        # first selected passage at rank 2
+        _v11_record(19700, "was ronald reagan a democrat", [0, 0]),  # none selected: scores 0
+        _v11_record(19701, "how long to hold bow", [1, 1, 0, 0])])   # at rank 1
+    real = yaml.safe_load((ROOT / "config.yaml").read_text())["testsets"]
+    config = smoke_config()
+    config["testsets"]["dl19"] = real["dl19"]
+    config["testsets"]["msmarco-dev-v11"] = dict(real["msmarco-dev-v11"], hf_dataset=str(hub))
+    configfile = write_config(config, tmp_path / "config.yaml")
+    work = tmp_path / "work"
+    run_snakemake(work, "results/testsets/dl19/qrels.txt", "results/eval/given/msmarco-dev-v11.json",
+                  configfile=configfile)
+
+    dl19 = work / "results" / "testsets" / "dl19"
+    assert len((dl19 / "topics.tsv").read_text().splitlines()) == 43
+    qrels = [line.split() for line in (dl19 / "qrels.txt").read_text().splitlines()]
+    assert sum(int(grade) >= 1 for *_, grade in qrels) == 4102  # num_rel of the researcher's trec_eval output
+    v11 = work / "results" / "testsets" / "msmarco-dev-v11"
+    assert (v11 / "topics.tsv").read_text().splitlines()[0] == "19699\twhat is rba"
+    assert (v11 / "no_relevant.txt").read_text() == "19700\n"
+    given = json.loads((work / "results" / "eval" / "given" / "msmarco-dev-v11.json").read_text())
+    assert given["n_queries"] == 3
+    assert given["aggregate"]["recip_rank_10"] == pytest.approx((1 / 2 + 0 + 1) / 3)
+    # The rule's log says what it read. (A local folder has no revisions: the pinned hf_revision is
+    # passed to the loader, which checks it only on the hub.)
+    assert "3 queries, 1 without a selected passage" in (work / "logs" / "testsets" / "msmarco-dev-v11"
+                                                          / "prepare.log").read_text()
