@@ -150,8 +150,8 @@ def build_pdf(build_dir: Path, main: str = "main.tex", *, log_path: Path | None 
     latex_log = build_dir / Path(main).with_suffix(".log")
     transcript = ""
     # latexmk can stop with LaTeX still asking for a rerun: it judges by whether the .aux file
-    # changed, and now and then (about one build in several dozen here) the last pass leaves
-    # the same .aux yet warns. A forced pass (-g) settles it; a paper whose labels never
+    # changed, and once (2026-12-07, the reported paper of tests/test_paper.py in a fresh clone)
+    # its last pass left the same .aux yet warned. A forced pass (-g) settles it; a paper whose labels never
     # settle still fails below.
     for attempt in range(1 + RERUN_ATTEMPTS):
         proc = subprocess.run(cmd[:1] + (["-g"] if attempt else []) + cmd[1:], cwd=build_dir,
