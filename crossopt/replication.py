@@ -585,6 +585,11 @@ def bm25_verdict(numbers: dict) -> str:
         return "Both fine-tuned rerankers are above BM25 at the last epoch, though not every gain is significant"
     above = [latex_escape(numbers["optim_names"][o]) for o in numbers["optims"]
              if numbers["runs"][o][last]["ndcg_cut_10"]["mean"] > bm]
+    level = [latex_escape(numbers["optim_names"][o]) for o in numbers["optims"]
+             if numbers["runs"][o][last]["ndcg_cut_10"]["mean"] == bm]
+    if not above:  # none above, not all below: some reranker ties BM25 exactly
+        return (f"At the last epoch no fine-tuned reranker is above BM25 on average, and the "
+                f"{_join(level)} reranker{'s are' if len(level) > 1 else ' is'} level with it")
     return f"At the last epoch only the {above[0]} reranker is above BM25 on average"
 
 

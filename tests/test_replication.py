@@ -535,3 +535,20 @@ def test_a_fresh_run_names_the_search_that_chose_its_rates_or_stops(tmp_path):
     config["models"]["minilm"]["learning_rate"] = 7e-6  # AdamW at a rate the search never tried (Lion overrides it)
     with pytest.raises(ValueError, match=r"never tried adamw at learning rate 7e-06 .* set paper.recipe_search"):
         replication.write_section(root, config, outputs, recipe_search=search, fresh=True)
+
+
+def test_the_bm25_verdict_of_a_reranker_level_with_bm25():
+    """A tie with BM25 (seen on the generated SciFact-layout collection of tests/test_scifact.py,
+    where a run can reorder nothing that matters) is neither above nor below."""
+    def numbers(adamw: float, lion: float) -> dict:
+        rows = {(a, b): {"significant": "no"} for a, b in
+                (("m/adamw/epoch1", "bm25"), ("m/lion/epoch1", "bm25"), ("m/lion/epoch1", "m/adamw/epoch1"))}
+        return {"model": "m", "epochs": [1], "optims": ["adamw", "lion"],
+                "optim_names": {"adamw": "AdamW", "lion": "Lion"}, "bm25": {"ndcg_cut_10": 0.5},
+                "runs": {"adamw": {1: {"ndcg_cut_10": {"mean": adamw}}}, "lion": {1: {"ndcg_cut_10": {"mean": lion}}}},
+                "tests": [{"family": "vs_bm25" if b == "bm25" else "lion_vs_adamw", "measure": "ndcg_cut_10",
+                           "system_a": a, "system_b": b, **row} for (a, b), row in rows.items()]}
+
+    assert replication.bm25_verdict(numbers(0.5, 0.4)) == (
+        "At the last epoch no fine-tuned reranker is above BM25 on average, and the AdamW reranker is level with it")
+    assert replication.bm25_verdict(numbers(0.6, 0.5)) == "At the last epoch only the AdamW reranker is above BM25 on average"
