@@ -211,21 +211,22 @@ def replication_numbers(root: str | Path, config: Mapping, model: str | None = N
     recipe = root / "recipe_search.tsv"
     if not recipe.exists() and recipe_search:
         recipe = Path(recipe_search)
-        check_recipe_search(recipe, config, model, optims)
-    numbers["recipe"] = pd.read_csv(recipe, sep="\t").to_dict("records") if recipe.exists() else None
+        if not recipe.exists():
+            raise FileNotFoundError(f"paper.recipe_search: {recipe} does not exist")
+        numbers["recipe"] = pd.read_csv(recipe, sep="\t").to_dict("records")
+        check_recipe_search(recipe, numbers["recipe"], config, model, optims)
+    else:
+        numbers["recipe"] = pd.read_csv(recipe, sep="\t").to_dict("records") if recipe.exists() else None
     provenance = root / "provenance.json"
     numbers["provenance"] = _json(provenance) if provenance.exists() else None
     return numbers
 
 
-def check_recipe_search(path: Path, config: Mapping, model: str, optims: list[str]) -> None:
-    """Stop unless the search in `path` tried each optimizer at the body and head learning
-    rates this run's config gives it (the section says that search chose them)."""
+def check_recipe_search(path: Path, tries: list[dict], config: Mapping, model: str, optims: list[str]) -> None:
+    """Stop unless the search read from `path` (`tries`, its rows) tried each optimizer at the
+    body and head learning rates this run's config gives it (the section says that search
+    chose them)."""
     from .config import run_settings
-
-    if not path.exists():
-        raise FileNotFoundError(f"paper.recipe_search: {path} does not exist")
-    tries = pd.read_csv(path, sep="\t").to_dict("records")
 
     def same(a, b) -> bool:
         return (_blank(a) and b is None) or (not _blank(a) and b is not None and math.isclose(float(a), float(b)))
@@ -579,14 +580,13 @@ def bm25_verdict(numbers: dict) -> str:
             return ("Neither fine-tuned reranker reaches BM25: at the last epoch both are significantly below "
                     "the ranking they reorder")
         return "Neither fine-tuned reranker reaches BM25 at the last epoch, though not every gap is significant"
-    if all(numbers["runs"][o][last]["ndcg_cut_10"]["mean"] > bm for o in numbers["optims"]):
+    means = {o: numbers["runs"][o][last]["ndcg_cut_10"]["mean"] for o in numbers["optims"]}
+    if all(mean > bm for mean in means.values()):
         if all(significant):
             return "Both fine-tuned rerankers improve significantly on the BM25 ranking they reorder"
         return "Both fine-tuned rerankers are above BM25 at the last epoch, though not every gain is significant"
-    above = [latex_escape(numbers["optim_names"][o]) for o in numbers["optims"]
-             if numbers["runs"][o][last]["ndcg_cut_10"]["mean"] > bm]
-    level = [latex_escape(numbers["optim_names"][o]) for o in numbers["optims"]
-             if numbers["runs"][o][last]["ndcg_cut_10"]["mean"] == bm]
+    above = [latex_escape(numbers["optim_names"][o]) for o, mean in means.items() if mean > bm]
+    level = [latex_escape(numbers["optim_names"][o]) for o, mean in means.items() if mean == bm]
     if not above:  # none above, not all below: some reranker ties BM25 exactly
         return (f"At the last epoch no fine-tuned reranker is above BM25 on average, and the "
                 f"{_join(level)} reranker{'s are' if len(level) > 1 else ' is'} level with it")
