@@ -1,7 +1,10 @@
 """crossopt.atomic: a failed write leaves the old output (or none) and no temporary file."""
 
 import os
+import re
+import shutil
 import stat
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -53,24 +56,62 @@ def test_a_folder_is_replaced_as_a_whole(tmp_path):
     assert sorted(os.listdir(target)) == ["config.json"] and os.listdir(tmp_path) == ["model"]
 
 
+def _write_into_read_only_folder(folder):
+    """atomic_write_text into `folder` (mode 0555): the error's message, or None if it wrote."""
+    try:
+        atomic_write_text(folder / "x.txt", "text")
+    except PermissionError as error:
+        return str(error)
+    return None
+
+
+# The user the check drops to where the tests run as root, who writes anywhere (Debian's nobody).
+NOBODY = 65534
+
+
 def test_a_read_only_folder_names_the_output_and_leaves_nothing(tmp_path):
-    import os
+    """A real permission error from the kernel. Root may write into any folder, so where the
+    tests run as root (CI, containers) the write is made by a forked child that has given up
+    root for `nobody`; the folder then lies where `nobody` may enter it."""
+    import tempfile
 
-    import pytest
-
-    from crossopt.atomic import atomic_write_text
-
-    folder = tmp_path / "out"
+    as_root = os.geteuid() == 0
+    base = Path(tempfile.mkdtemp(prefix="crossopt-readonly-")) if as_root else tmp_path
+    folder = base / "out"
     folder.mkdir()
+    os.chmod(base, 0o755)
     os.chmod(folder, 0o555)
     try:
-        if os.access(folder, os.W_OK):  # root writes anywhere: the case cannot be made here
-            pytest.skip("this user can write into a read-only folder (root)")
-        with pytest.raises(PermissionError, match=rf"cannot write {folder}/x.txt: .*no permission"):
-            atomic_write_text(folder / "x.txt", "text")
+        if not as_root:
+            message = _write_into_read_only_folder(folder)
+        else:
+            read, write = os.pipe()
+            child = os.fork()
+            if child == 0:  # the child: drop root for good, try the write, report, exit
+                try:
+                    os.close(read)
+                    os.setgroups([])
+                    os.setgid(NOBODY)
+                    os.setuid(NOBODY)
+                    message = "the child can still write there" if os.access(folder, os.W_OK) \
+                        else _write_into_read_only_folder(folder)
+                except BaseException as error:  # reported to the parent, which fails the test
+                    message = f"the child failed: {error!r}"
+                try:
+                    os.write(write, (message or "").encode())
+                finally:
+                    os._exit(0)
+            os.close(write)
+            with os.fdopen(read, "rb") as pipe:
+                message = pipe.read().decode() or None
+            os.waitpid(child, 0)
+        assert message is not None, f"atomic_write_text wrote into the read-only folder {folder}"
+        assert re.search(rf"cannot write {re.escape(str(folder))}/x\.txt: .*no permission", message), message
         assert list(folder.iterdir()) == []
     finally:
         os.chmod(folder, 0o755)
+        if as_root:
+            shutil.rmtree(base)
 
 
 def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path, monkeypatch):
