@@ -81,9 +81,10 @@ DEFAULTS: dict[str, Any] = {
 CLIENT_KEYS = ("download_checkpoints", "poll_seconds")
 
 # requirements.txt entries the remote image leaves out: BM25 (Pyserini, Java), the
-# workflow driver and the tests run on the local machine; the container brings its
-# own Modal client.
-REMOTE_EXCLUDED = {"pyserini", "faiss-cpu", "snakemake", "pytest", "modal"}
+# workflow driver with its SLURM plugin and the tests run on the local machine; the
+# container brings its own Modal client.
+REMOTE_EXCLUDED = {"pyserini", "faiss-cpu", "snakemake", "snakemake-executor-plugin-slurm",
+                   "snakemake-executor-plugin-slurm-jobstep", "throttler", "pytest", "modal"}
 
 # Files a checkpoint needs before the trainer can resume from it; trainer_state.json
 # is written last (transformers' Trainer._save_checkpoint).

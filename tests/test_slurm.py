@@ -1,12 +1,14 @@
 """The SLURM profile (profiles/slurm) against a real SLURM cluster and the real executor plugin.
 
-The first tests need neither: what every rule asks a cluster for (README's table, the `cluster`
-section of the config) and a dry run through the profile. The tests after them run a small smoke
-study through `--profile profiles/slurm` on the cluster that `sinfo` reports, for example the
-single-node one of `.ci/slurm-up`, and skip, saying why, when there is none (CROSSOPT_REQUIRE_SLURM=1,
-as CI sets it, makes that a failure instead). On another cluster, put your account and partition
-in config/cluster.yaml (or name an overlay in CROSSOPT_CLUSTER_CONFIG) and, unless /tmp is shared
-with the nodes, name a shared folder in CROSSOPT_SLURM_WORKDIR.
+The first tests need no cluster: what every rule asks a cluster for (README's table, the `cluster`
+section of the config) and a dry run through the profile with the plugin that requirements.txt
+pins. The tests marked `slurm_cluster` run a small smoke study through `--profile profiles/slurm`
+on the cluster that `sinfo` reports, for example the single-node one of `.ci/slurm-up`. `make test`
+leaves them out; `make test-slurm` runs them alone and `make test SLURM_TESTS=1` with the others
+(CI), and both set CROSSOPT_REQUIRE_SLURM=1, which makes a missing cluster a failure (a plain
+`pytest tests/test_slurm.py` skips them, saying why). On another cluster, put your account and
+partition in config/cluster.yaml (or name an overlay in CROSSOPT_CLUSTER_CONFIG) and, unless /tmp
+is shared with the nodes, name a shared folder in CROSSOPT_SLURM_WORKDIR.
 """
 
 from __future__ import annotations
@@ -147,13 +149,13 @@ def test_a_misspelt_cluster_key_stops_the_run_naming_it(tmp_path):
 
 
 def test_the_profile_plans_the_smoke_study_with_the_pinned_plugin(tmp_path):
-    """The profile's keys are options of Snakemake and of the plugin in requirements-slurm.txt; a
+    """The profile's keys are options of Snakemake and of the plugin that requirements.txt pins; a
     dry run needs no cluster."""
-    pins = dict(line.split("==") for line in (ROOT / "requirements-slurm.txt").read_text().splitlines()
-                if line and not line.startswith("#"))
+    pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
     assert pins["snakemake-executor-plugin-slurm"] == "2.8.0"
-    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
-        pytest.skip("snakemake-executor-plugin-slurm is not installed (pip install -r requirements-slurm.txt)")
+    assert importlib.util.find_spec("snakemake_executor_plugin_slurm") is not None, \
+        f"snakemake-executor-plugin-slurm is not installed in {sys.executable}'s environment (make setup)"
     from importlib.metadata import version
 
     assert version("snakemake-executor-plugin-slurm") == pins["snakemake-executor-plugin-slurm"]
@@ -172,7 +174,7 @@ def cluster_problem() -> str | None:
     """Why the SLURM tests cannot run here, or None."""
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
         return (f"snakemake-executor-plugin-slurm is not installed in {sys.executable}'s environment "
-                "(pip install -r requirements-slurm.txt)")
+                "(make setup installs requirements.txt)")
     if shutil.which("sinfo") is None:
         return "no SLURM here (sinfo not found): .ci/slurm-up starts a single-node test cluster"
     states = subprocess.run(["sinfo", "--noheader", "--Node", "--format=%t"], capture_output=True, text=True)
@@ -322,6 +324,7 @@ def planned_jobs(log: str) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.slurm_cluster
 def test_every_job_went_through_sbatch_and_slurm_saw_it_complete(slurm_run):
     workdir, log = slurm_run
     planned = planned_jobs(log)
@@ -363,6 +366,7 @@ def without_times(path: Path):
     return None
 
 
+@pytest.mark.slurm_cluster
 def test_the_outputs_are_those_of_a_local_run(slurm_run, local_run):
     slurm_dir, _ = slurm_run
 
@@ -389,6 +393,7 @@ def test_the_outputs_are_those_of_a_local_run(slurm_run, local_run):
     assert len(same_bytes) >= 30, same_bytes
 
 
+@pytest.mark.slurm_cluster
 def test_a_failing_job_is_reported_failed_and_its_partial_output_removed(slurm_run, study_config, tmp_path_factory):
     """BM25 over topics that match no passage: Pyserini writes an empty run and exits 0, the rule's
     check then fails. Snakemake must report the job failed, after the profile's retries, and remove
