@@ -321,17 +321,82 @@ def test_the_workflow_refuses_a_mismatch_and_leaves_no_output(served, tmp_path):
     assert f"corpus.jsonl: expected sha256 {'e' * 64}, got {sha256['corpus.jsonl']}" in log
 
 
-# --- the real SciFact pins, where the local copy exists
+# --- where the real-data tests find SciFact (tests/real_scifact.py), on the generated zip
 
 
-def test_the_local_scifact_copy_has_the_pinned_bytes_of_the_download():
-    if not SCIFACT.is_dir():
-        pytest.skip(f"BEIR SciFact not found at {SCIFACT} (the shared data folder is absent; "
-                    "the download is tested on a generated zip above)")
+@pytest.fixture
+def locator(served, tmp_path, monkeypatch):
+    """tests/real_scifact.py with no local copies and its cache in tmp_path; the served zip and
+    its pins stand in for BEIR's (a dict the test may change before the first lookup)."""
+    import real_scifact
+
+    url, _, sha256, md5 = served
+    pins = {"url": url, "md5": md5, "sha256": dict(sha256)}
+    monkeypatch.setattr(real_scifact, "SHARED_COPY", tmp_path / "no-shared-copy")
+    monkeypatch.setattr(real_scifact, "WORKFLOW_DOWNLOAD", tmp_path / "no-workflow-download")
+    monkeypatch.setattr(real_scifact, "pinned_download", lambda: pins)
+    monkeypatch.setenv("CROSSOPT_TEST_DATA", str(tmp_path / "cache"))
+    monkeypatch.delenv("CROSSOPT_OFFLINE", raising=False)
+    real_scifact._locate.cache_clear()
+    yield real_scifact, pins
+    real_scifact._locate.cache_clear()
+
+
+def test_the_real_data_tests_download_once_into_their_cache(locator, server, served, tmp_path):
+    real_scifact, _ = locator
+    folder = real_scifact.real_scifact()
+    assert folder == tmp_path / "cache" / "beir" / "scifact"
+    assert (folder / "qrels" / "test.tsv").read_bytes() == served[1]["qrels/test.tsv"]
+    real_scifact._locate.cache_clear()  # a later session finds the verified cache
+    assert real_scifact.real_scifact() == folder and server.requests == ["/beir/scifact.zip"]
+
+
+def test_a_local_copy_with_the_pinned_files_comes_first(locator, server, served, tmp_path):
+    real_scifact, _ = locator
+    copy_ = tmp_path / "no-workflow-download"
+    for name, data in served[1].items():
+        (copy_ / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy_ / name).write_bytes(data)
+    assert real_scifact.real_scifact() == copy_ and server.requests == []
+
+
+def test_without_network_the_real_data_tests_skip_saying_what_was_tried(locator, server):
+    real_scifact, pins = locator
+    pins["url"] = server.url("/nothing/here.zip")
+    with pytest.raises(pytest.skip.Exception, match=r"BEIR SciFact: no copy with the pinned files at .*"
+                                                     r"and the download failed: .*HTTP 404"):
+        real_scifact.real_scifact()
+
+
+def test_the_real_data_tests_fail_on_a_download_that_does_not_match(locator):
+    real_scifact, pins = locator
+    pins["sha256"]["corpus.jsonl"] = "0" * 64
+    with pytest.raises(HashMismatch, match="corpus.jsonl"):
+        real_scifact.real_scifact()
+
+
+def test_offline_the_real_data_tests_do_not_try_the_network(locator, server, monkeypatch):
+    real_scifact, _ = locator
+    monkeypatch.setenv("CROSSOPT_OFFLINE", "1")
+    with pytest.raises(pytest.skip.Exception, match="CROSSOPT_OFFLINE=1"):
+        real_scifact.real_scifact()
+    assert server.requests == []
+
+
+# --- the real SciFact pins: a local copy, or BEIR's own download (tests/real_scifact.py)
+
+
+def test_the_pinned_scifact_files_are_the_real_ones():
+    """config/scifact.yaml's pins hold for the real SciFact: the copy beside the checkout, or,
+    where there is none, BEIR's public zip downloaded by download_beir with its md5 (the
+    download itself is tested on generated zips above). The local overlay names that copy."""
     from crossopt.pretrained import verify_sha256
+    from real_scifact import real_scifact
 
+    folder = real_scifact()
     pinned = scifact_config()["testsets"]["scifact"]["download"]["sha256"]
-    verify_sha256(SCIFACT, pinned, "BEIR SciFact in ../shared")
+    verify_sha256(folder, pinned, f"BEIR SciFact in {folder}")
+    assert sorted(pinned) == ["corpus.jsonl", "qrels/test.tsv", "qrels/train.tsv", "queries.jsonl"]
     overlay = read_config_file(ROOT / "config" / "scifact-local.yaml")
     for path in (overlay["data"]["path"], overlay["testsets"]["scifact"]["path"]):
         assert (ROOT / path).resolve() == SCIFACT.resolve()

@@ -22,8 +22,6 @@ from crossopt.data import read_beir_folder, write_jsonl_collection
 from crossopt.evaluate import evaluate_files, evaluate_run
 from crossopt.trec import check_run_file, qrels_to_dict, read_qrels, read_run, read_topics
 
-SCIFACT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "beir-scifact"
-
 # Pyserini's published BEIR SciFact "flat" BM25 (title + text in one field, k1=0.9, b=0.4).
 SCIFACT_NDCG10 = 0.6789
 SCIFACT_R1000 = 0.9767
@@ -193,11 +191,13 @@ def _as_dict(rows):
 
 @pytest.fixture(scope="module")
 def scifact_run(tmp_path_factory):
-    """The project's own BM25 stage on SciFact: prepare_beir, Pyserini's CLIs, the run check."""
-    if not SCIFACT.is_dir():
-        pytest.skip(f"BEIR SciFact not found at {SCIFACT} (the shared data folder is absent)")
+    """The project's own BM25 stage on the real SciFact (a local copy or BEIR's download,
+    tests/real_scifact.py): prepare_beir, Pyserini's CLIs, the run check."""
+    from real_scifact import real_scifact
+
+    scifact = real_scifact()
     work = tmp_path_factory.mktemp("scifact")
-    counts = prepare_beir(SCIFACT, "test", work / "collection" / "docs.jsonl", work / "topics.tsv", work / "qrels.txt")
+    counts = prepare_beir(scifact, "test", work / "collection" / "docs.jsonl", work / "topics.tsv", work / "qrels.txt")
     index = _index(work / "collection", work / "index", "--storePositions", "--storeDocvectors", "--storeRaw")
     run_path = work / "bm25.trec"
     _run_cli(
