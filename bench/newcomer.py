@@ -40,6 +40,7 @@ and written as JSON.
     python bench/newcomer.py --analyze-existing /work/main   # only read a finished smoke run
     python bench/newcomer.py --warm-pip-cache      # make setup once untimed first, so pip's cache is warm
     python bench/newcomer.py --pip-cache-dir ~/.cache/pip --find-links /wheels   # pip's sources
+    python bench/newcomer.py --baseline 9ce1a0a    # also setup and smoke of that commit first, compared
 
 Run it on an otherwise idle machine; the load columns say how idle it was.
 """
@@ -208,13 +209,14 @@ def run_timed(command: list[str], cwd: Path, env: dict, output: Path) -> Timed:
     return Timed(" ".join(command), round(seconds, 1), result.returncode, output, before, load1(), samples)
 
 
-def clone_head(destination: Path) -> str:
-    """Clone this repository into `destination` and check out its HEAD commit; return the commit."""
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, check=True, capture_output=True,
-                            text=True).stdout.strip()
+def clone_head(destination: Path, revision: str = "HEAD") -> str:
+    """Clone this repository into `destination` and check out `revision` (HEAD unless told);
+    return the commit."""
+    commit = subprocess.run(["git", "rev-parse", "--verify", f"{revision}^{{commit}}"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                            capture_output=True, text=True).stdout.strip()
-    if dirty:
+    if dirty and revision == "HEAD":
         print(f"note: the working tree has uncommitted changes; the clone has commit {commit[:12]} only")
     subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(ROOT), str(destination)], check=True)
     subprocess.run(["git", "checkout", "--quiet", "--detach", commit], cwd=destination, check=True)
@@ -473,6 +475,8 @@ def per_rule(jobs: list[Job]) -> list[dict]:
     for rule, its in sorted(by_rule.items(), key=lambda item: -sum(j.seconds for j in item[1])):
         seconds = sum(job.seconds for job in its)
         startups = [job.startup for job in its if job.startup]
+        run_files = [sum(out.endswith(".trec") for out in job.outputs) for job in its]
+        per_run_file = [job.startup["total"] / n for job, n in zip(its, run_files) if job.startup and n]
         rows.append({
             "rule": rule, "jobs": len(its), "benchmarked": sum(job.benchmark is not None for job in its),
             "total_s": round(seconds, 1), "mean_s": round(seconds / len(its), 2),
@@ -482,6 +486,9 @@ def per_rule(jobs: list[Job]) -> list[dict]:
             "imports_s": _mean([s["imports"] for s in startups]),
             "interpreter_s": _mean([s["interpreter"] for s in startups]),
             "spawn_s": _mean([s["spawn"] for s in startups]),
+            # TREC run files a job writes, and its start-up shared among them
+            "run_files_per_job": _mean([float(n) for n in run_files]) if any(run_files) else None,
+            "startup_per_run_file_s": _mean(per_run_file),
         })
     return rows
 
@@ -539,6 +546,43 @@ def format_rules(analysis: dict, tests: dict[str, set[str]] | None = None, rules
 
 def rule_row(analysis: dict, rule: str) -> dict:
     return next((row for row in analysis["rules"] if row["rule"] == rule), {})
+
+
+def _ratio(new, old) -> float | None:
+    return round(new / old, 3) if new is not None and old else None
+
+
+def compare_rerank(head: dict, baseline: dict) -> dict:
+    """The reranking rule's fixed cost in this commit's smoke run against the baseline's: per
+    job, and per run file written (a job of the baseline wrote one; a job now writes a whole
+    training run's)."""
+    new, old = rule_row(head, "rerank"), rule_row(baseline, "rerank")
+    keys = ("jobs", "run_files_per_job", "startup_s", "startup_per_run_file_s", "total_s")
+    return {
+        "head": {k: new.get(k) for k in keys},
+        "baseline": {k: old.get(k) for k in keys},
+        "ratio_startup_per_job": _ratio(new.get("startup_s"), old.get("startup_s")),
+        "ratio_startup_per_run_file": _ratio(new.get("startup_per_run_file_s"), old.get("startup_per_run_file_s")),
+        "ratio_startup_all_jobs": _ratio(
+            (new.get("startup_s") or 0) * (new.get("jobs") or 0) or None,
+            (old.get("startup_s") or 0) * (old.get("jobs") or 0) or None),
+        "ratio_job_seconds": _ratio(new.get("total_s"), old.get("total_s")),
+    }
+
+
+def format_comparison(comparison: dict, head: str, baseline: str) -> str:
+    rows = [("jobs", "jobs", 0), ("run files per job", "run_files_per_job", 1),
+            ("start-up per job s", "startup_s", 2), ("start-up per run file s", "startup_per_run_file_s", 2),
+            ("job seconds, all jobs", "total_s", 0)]
+    lines = [f"rerank, {baseline[:10]} (baseline) -> {head[:10]} (this commit):"]
+    for label, key, digits in rows:
+        old, new = comparison["baseline"].get(key), comparison["head"].get(key)
+        lines.append(f"  {label:<26} {_cell(old if not isinstance(old, int) else float(old), digits):>9} "
+                     f"{_cell(new if not isinstance(new, int) else float(new), digits):>9}")
+    lines.append(f"  ratios: start-up per job {_cell(comparison['ratio_startup_per_job'], 3)}, per run file "
+                 f"{_cell(comparison['ratio_startup_per_run_file'], 3)}, all jobs' start-up "
+                 f"{_cell(comparison['ratio_startup_all_jobs'], 3)}, job seconds {_cell(comparison['ratio_job_seconds'], 3)}")
+    return "\n".join(lines)
 
 
 def performance_row(report: dict) -> str:
@@ -662,6 +706,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", default=str(PERFORMANCE_DOC), help="where to append the row")
     parser.add_argument("--no-record", action="store_true", help="do not append a row to --doc")
     parser.add_argument("--json", help="write the report here (default: <workdir>/newcomer.json)")
+    parser.add_argument("--baseline", metavar="COMMIT",
+                        help="first run make setup and make smoke in a clone of COMMIT too, the same way, and "
+                             "compare the reranking rule's fixed cost (per job and per run file) with it")
     args = parser.parse_args(argv)
 
     if args.analyze_existing:
@@ -708,6 +755,23 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"date": dt.date.today().isoformat(), "commit": commit, "clone": str(clone),
                     "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "system": platform.platform()},
                     "pip_cache": pip_cache_size(env), "load_before": load1(), "timed": {}}
+    if args.baseline:
+        # The commit before a change, measured first in the same way on the same machine, so
+        # that a ratio compares like with like (its records go to the same recorder file).
+        base_clone = work / "baseline"
+        base_commit = clone_head(base_clone, args.baseline)
+        report["baseline"] = {"commit": base_commit, "clone": str(base_clone), "timed": {}}
+        for name, command in steps[:2]:
+            print(f"baseline {base_commit[:12]}: running {' '.join(command)} ...", flush=True)
+            timed = run_timed(command, base_clone, env, work / f"baseline-{name}.out")
+            report["baseline"]["timed"][name] = {"command": timed.command, "seconds": timed.seconds,
+                                                 "returncode": timed.returncode, "load_mean": timed.load_mean}
+            print(f"  {timed.seconds:.0f} s, exit {timed.returncode}, load {timed.load_before} -> {timed.load_after}")
+            if timed.returncode != 0:
+                print(timed.output.read_text(errors="replace")[-3000:])
+                return 1
+        report["baseline"]["smoke"] = analyze(base_clone, read_records(Path(env[RECORDS_ENV])))
+        report["load_before"] = load1()
     for name, command in steps:
         print(f"running {' '.join(command)} ...", flush=True)
         timed = run_timed(command, clone, env, work / f"{name}.out")
@@ -737,6 +801,12 @@ def main(argv: list[str] | None = None) -> int:
     if report.get("smoke"):
         print()
         print(format_rules(report["smoke"], tests, rules))
+    if report.get("baseline") and report.get("smoke"):
+        print()
+        print(format_rules(report["baseline"]["smoke"]).replace("rule ", f"baseline {report['baseline']['commit'][:10]}: rule", 1))
+        report["rerank_against_baseline"] = compare_rerank(report["smoke"], report["baseline"]["smoke"])
+        print()
+        print(format_comparison(report["rerank_against_baseline"], commit, report["baseline"]["commit"]))
     out = Path(args.json) if args.json else work / "newcomer.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nreport: {out}")
@@ -746,6 +816,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keep:
         shutil.rmtree(clone)
         shutil.rmtree(work / "pytest", ignore_errors=True)
+        if report.get("baseline"):
+            shutil.rmtree(report["baseline"]["clone"], ignore_errors=True)
     failed = [name for name, entry in report["timed"].items() if entry["returncode"] != 0]
     return 1 if failed else 0
 

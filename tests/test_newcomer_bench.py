@@ -228,3 +228,23 @@ def test_a_benchmark_named_after_its_jobs_output_folder_goes_to_that_job(tmp_pat
     rerank.benchmark = evaluate.benchmark = None
     assert newcomer.attach_benchmarks([evaluate, rerank], tmp_path) == []
     assert rerank.benchmark == "benchmarks/rerank/m/o/seed12.tsv" and evaluate.benchmark is None
+
+
+def test_the_rerank_fixed_cost_is_compared_per_job_and_per_run_file():
+    """--baseline: six one-file jobs of 9 s start-up each against one six-file job of 8 s."""
+    def job(outputs, startup, seconds):
+        return newcomer.Job("rerank", outputs, [], 0.0, seconds, False,
+                            startup={"total": startup, "imports": startup - 1, "interpreter": 0.5, "spawn": 0.5})
+
+    files = [f"results/runs/m/o/seed1/epoch{e}/{t}.trec" for e in (1, 2, 3) for t in ("a", "b")]
+    baseline = {"rules": newcomer.per_rule([job([name], 9.0, 12.0) for name in files])}
+    head = {"rules": newcomer.per_rule([job([*files, "results/runs/m/o/seed1/rerank.cost.json"], 8.0, 20.0)])}
+    comparison = newcomer.compare_rerank(head, baseline)
+    assert comparison["baseline"]["run_files_per_job"] == 1.0 and comparison["head"]["run_files_per_job"] == 6.0
+    assert comparison["head"]["startup_per_run_file_s"] == pytest.approx(8 / 6, abs=0.01)
+    assert comparison["ratio_startup_per_job"] == pytest.approx(8 / 9, abs=1e-3)
+    assert comparison["ratio_startup_per_run_file"] == pytest.approx(8 / 6 / 9, abs=2e-3)
+    assert comparison["ratio_startup_all_jobs"] == pytest.approx(8 / 54, abs=1e-3)
+    assert comparison["ratio_job_seconds"] == pytest.approx(20 / 72, abs=1e-3)
+    text = newcomer.format_comparison(comparison, "a" * 40, "b" * 40)
+    assert "per run file 0.148" in text and "start-up per job 0.889" in text

@@ -141,17 +141,18 @@ def test_an_index_folder_gives_the_same_search_and_texts_as_its_searcher(tiny_in
     assert sources.index_document_count(folder) == len(TINY_DOCS)
 
 
-def test_check_index_counts_documents_and_fails_on_a_wrong_count(tiny_indexes, tmp_path):
-    def check(*args):
-        return subprocess.run([sys.executable, "-m", "crossopt.cli", "check-index", *args],
-                              capture_output=True, text=True)
+def test_check_index_counts_documents_and_fails_on_a_wrong_count(tiny_indexes, tmp_path, capsys):
+    """`python -m crossopt.cli check-index` once as a command; its failures through the same
+    main() in this process (each command starts a JVM, about 10 s on a busy 2-core machine)."""
+    from crossopt import cli
 
-    good = check(str(tiny_indexes[0]), "--documents", str(len(TINY_DOCS)))
+    good = subprocess.run([sys.executable, "-m", "crossopt.cli", "check-index", str(tiny_indexes[0]),
+                           "--documents", str(len(TINY_DOCS))], capture_output=True, text=True)
     assert good.returncode == 0 and f"{len(TINY_DOCS)} documents" in good.stdout, good.stderr
-    wrong = check(str(tiny_indexes[0]), "--documents", "8841823")
-    assert wrong.returncode == 1 and f"expected 8841823 documents, found {len(TINY_DOCS)}" in wrong.stderr
-    missing = check(str(tmp_path / "none"))
-    assert missing.returncode == 1 and "no Lucene index at" in missing.stderr
+    assert cli.main(["check-index", str(tiny_indexes[0]), "--documents", "8841823"]) == 1
+    assert f"expected 8841823 documents, found {len(TINY_DOCS)}" in capsys.readouterr().err
+    assert cli.main(["check-index", str(tmp_path / "none")]) == 1
+    assert "no Lucene index at" in capsys.readouterr().err
 
 
 def test_real_config_searches_a_local_index_folder_instead_of_downloading(tiny_indexes, tmp_path):
