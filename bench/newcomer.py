@@ -407,28 +407,44 @@ def _workdir_of(record: dict) -> Path:
     return Path(record["cwd"])
 
 
-def rules_run_by_tests(records: list[dict]) -> dict[str, set[str]]:
-    """{rule: tests} from the Snakemake logs of the Snakemake processes that tests started.
+def _finished_rules(record: dict) -> list[str]:
+    """The rules whose jobs finished in the Snakemake process of `record`, from its log.
 
     A Snakemake log's name is its start in local time; the log belongs to the process that
     ran in its folder and was alive then. Only finished jobs count (a dry run finishes none).
     """
+    rules: list[str] = []
+    folder = _workdir_of(record) / ".snakemake" / "log"
+    for log in folder.glob("*.snakemake.log"):
+        match = SNAKEMAKE_LOG_NAME.search(log.name)
+        if not match:
+            continue
+        started = dt.datetime.strptime(match.group(1), "%Y-%m-%dT%H%M%S.%f").timestamp()
+        if not record["site_time"] - 2 <= started <= record.get("end_time", started) + 2:
+            continue
+        rules += FINISHED.findall(log.read_text(errors="replace"))
+    return rules
+
+
+def rules_run_by_tests(records: list[dict]) -> dict[str, set[str]]:
+    """{rule: tests} from the Snakemake logs of the Snakemake processes that tests started."""
     runs: dict[str, set[str]] = defaultdict(set)
     for record in records:
         if record.get("kind") != "snakemake" or not record.get("test"):
             continue
         test = record["test"].rsplit(" (", 1)[0]
-        folder = _workdir_of(record) / ".snakemake" / "log"
-        for log in folder.glob("*.snakemake.log"):
-            match = SNAKEMAKE_LOG_NAME.search(log.name)
-            if not match:
-                continue
-            started = dt.datetime.strptime(match.group(1), "%Y-%m-%dT%H%M%S.%f").timestamp()
-            if not record["site_time"] - 2 <= started <= record.get("end_time", started) + 2:
-                continue
-            for rule in FINISHED.findall(log.read_text(errors="replace")):
-                runs[rule].add(test)
+        for rule in _finished_rules(record):
+            runs[rule].add(test)
     return runs
+
+
+def rules_run_by_smoke(records: list[dict], clone: Path) -> set[str]:
+    """The rules that `make smoke` ran in the clone (its own Snakemake process, started by no
+    test), target rules such as `all` included, which leave no metadata."""
+    return {rule for record in records
+            if record.get("kind") == "snakemake" and not record.get("test")
+            and _workdir_of(record).resolve() == clone.resolve()
+            for rule in _finished_rules(record)}
 
 
 def smoke_reused_by_tests(records: list[dict], clone: Path) -> str | None:
@@ -793,8 +809,9 @@ def main(argv: list[str] | None = None) -> int:
         rules = defined_rules(clone)
         checker = smoke_reused_by_tests(records, clone)
         if checker and report.get("smoke"):
-            for row in report["smoke"]["rules"]:
-                tests.setdefault(row["rule"], set()).add(f"make smoke (reused after {checker} found it up to date)")
+            smoke_rules = {row["rule"] for row in report["smoke"]["rules"]} | rules_run_by_smoke(records, clone)
+            for rule in smoke_rules:
+                tests.setdefault(rule, set()).add(f"make smoke (reused after {checker} found it up to date)")
         report["rules_by_test"] = {rule: sorted(tests.get(rule, ())) for rule in rules}
     else:
         tests, rules = None, None

@@ -248,3 +248,23 @@ def test_the_rerank_fixed_cost_is_compared_per_job_and_per_run_file():
     assert comparison["ratio_job_seconds"] == pytest.approx(20 / 72, abs=1e-3)
     text = newcomer.format_comparison(comparison, "a" * 40, "b" * 40)
     assert "per run file 0.148" in text and "start-up per job 0.889" in text
+
+
+def test_make_smokes_own_log_credits_its_target_rules(tmp_path):
+    """`all` leaves no metadata; the rules make smoke ran come from its own Snakemake log (the
+    process no test started), not from the tests' runs or from other folders."""
+    import datetime as dt
+    import time as time_
+
+    clone = tmp_path / "clone"
+    (clone / ".snakemake" / "log").mkdir(parents=True)
+    started = time_.time()
+    name = dt.datetime.fromtimestamp(started).strftime("%Y-%m-%dT%H%M%S.%f")
+    (clone / ".snakemake" / "log" / f"{name}.snakemake.log").write_text(
+        "Finished jobid: 3 (Rule: train)\nFinished jobid: 0 (Rule: all)\n")
+    def record(test, cwd):
+        return {"kind": "snakemake", "argv": ["python", "-m", "snakemake", "all"], "test": test, "cwd": str(cwd),
+                "site_time": started, "end_time": started + 60}
+    assert newcomer.rules_run_by_smoke([record(None, clone)], clone) == {"train", "all"}
+    assert newcomer.rules_run_by_smoke([record("tests/a.py::t (call)", clone)], clone) == set()
+    assert newcomer.rules_run_by_smoke([record(None, tmp_path)], clone) == set()

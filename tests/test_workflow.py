@@ -140,6 +140,23 @@ def test_hyperparameter_table_states_the_schedule_the_trainer_applied(study):
     assert falling[-1] < 0.1 * max(rising + falling)
 
 
+def test_the_table_target_rebuilds_the_table_and_nothing_else(study, tmp_path):
+    """`snakemake table` (README's target for the table alone) on a finished study whose table
+    was removed: the table is written again, byte for byte, by results_table; the target rule
+    runs after it, and nothing else runs (the paper that reads the table is not a target)."""
+    from conftest import copy_study
+
+    copy = copy_study(study, tmp_path / "study")
+    table = copy / "results" / "table.tsv"
+    before = table.read_bytes()
+    table.unlink()
+    log = snakemake(copy, "table")
+    output = log.stdout + log.stderr
+    finished = re.findall(r"Finished job(?:id)?:? \d+ \(Rule: (\w+)\)", output)
+    assert finished == ["results_table", "table"], output[-3000:]
+    assert table.read_bytes() == before
+
+
 def test_forcerun_rerank_reruns_only_what_depends_on_it(study):
     result = snakemake(study, "results/table.tsv", "-n", "--forcerun", "rerank", "--quiet", "rules")
     jobs = result.stdout + result.stderr
