@@ -638,11 +638,14 @@ def append_performance_row(doc: Path, row: str) -> None:
         text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{intro}\n{TABLE_HEADER}\n"
     head, _, tail = text.partition(SECTION)
     lines = tail.split("\n")
-    rows = [i for i, line in enumerate(lines) if line.startswith("|")]
-    if not rows:  # the heading without its table
+    # The section may hold other tables (per rule, before and after); the rows go into the
+    # one whose header is TABLE_HEADER's.
+    header = TABLE_HEADER.split("\n")[0]
+    starts = [i for i, line in enumerate(lines) if line.strip() == header]
+    if not starts:  # the heading without its table
         lines[1:1] = ["", *TABLE_HEADER.split("\n")]
-        rows = [i for i, line in enumerate(lines) if line.startswith("|")]
-    end = rows[0]
+        starts = [2]
+    end = starts[0]
     while end + 1 < len(lines) and lines[end + 1].startswith("|"):
         end += 1
     lines.insert(end + 1, row)

@@ -268,3 +268,15 @@ def test_make_smokes_own_log_credits_its_target_rules(tmp_path):
     assert newcomer.rules_run_by_smoke([record(None, clone)], clone) == {"train", "all"}
     assert newcomer.rules_run_by_smoke([record("tests/a.py::t (call)", clone)], clone) == set()
     assert newcomer.rules_run_by_smoke([record(None, tmp_path)], clone) == set()
+
+
+def test_the_row_skips_other_tables_of_the_section(tmp_path):
+    """docs/performance.md's section has a per-rule table above the newcomer table: a row
+    belongs to the table with the newcomer header, wherever it is in the section."""
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"{newcomer.SECTION}\n\n| rule | jobs |\n|---|---|\n| rerank | 12 |\n\nText.\n\n"
+                   f"{newcomer.TABLE_HEADER}\n| old row |\n")
+    newcomer.append_performance_row(doc, "| new row |")
+    lines = doc.read_text().splitlines()
+    assert lines[lines.index("| rerank | 12 |") + 1] == "" and lines[-1] == "| new row |"
+    assert lines.index("| new row |") == lines.index("| old row |") + 1
