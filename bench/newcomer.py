@@ -574,14 +574,16 @@ def compare_rerank(head: dict, baseline: dict) -> dict:
     training run's)."""
     new, old = rule_row(head, "rerank"), rule_row(baseline, "rerank")
     keys = ("jobs", "run_files_per_job", "startup_s", "startup_per_run_file_s", "total_s")
+
+    def all_jobs(row: dict) -> float | None:
+        return row["startup_s"] * row["jobs"] if row.get("startup_s") is not None else None
+
     return {
         "head": {k: new.get(k) for k in keys},
         "baseline": {k: old.get(k) for k in keys},
         "ratio_startup_per_job": _ratio(new.get("startup_s"), old.get("startup_s")),
         "ratio_startup_per_run_file": _ratio(new.get("startup_per_run_file_s"), old.get("startup_per_run_file_s")),
-        "ratio_startup_all_jobs": _ratio(
-            (new.get("startup_s") or 0) * (new.get("jobs") or 0) or None,
-            (old.get("startup_s") or 0) * (old.get("jobs") or 0) or None),
+        "ratio_startup_all_jobs": _ratio(all_jobs(new), all_jobs(old)),
         "ratio_job_seconds": _ratio(new.get("total_s"), old.get("total_s")),
     }
 
@@ -593,8 +595,7 @@ def format_comparison(comparison: dict, head: str, baseline: str) -> str:
     lines = [f"rerank, {baseline[:10]} (baseline) -> {head[:10]} (this commit):"]
     for label, key, digits in rows:
         old, new = comparison["baseline"].get(key), comparison["head"].get(key)
-        lines.append(f"  {label:<26} {_cell(old if not isinstance(old, int) else float(old), digits):>9} "
-                     f"{_cell(new if not isinstance(new, int) else float(new), digits):>9}")
+        lines.append(f"  {label:<26} {_cell(old, digits):>9} {_cell(new, digits):>9}")
     lines.append(f"  ratios: start-up per job {_cell(comparison['ratio_startup_per_job'], 3)}, per run file "
                  f"{_cell(comparison['ratio_startup_per_run_file'], 3)}, all jobs' start-up "
                  f"{_cell(comparison['ratio_startup_all_jobs'], 3)}, job seconds {_cell(comparison['ratio_job_seconds'], 3)}")

@@ -209,14 +209,14 @@ def replication_numbers(root: str | Path, config: Mapping, model: str | None = N
         "k1": config["testsets"][testset]["retrieval"]["k1"], "b": config["testsets"][testset]["retrieval"]["b"],
     }
     recipe = root / "recipe_search.tsv"
-    if not recipe.exists() and recipe_search:
+    given = not recipe.exists() and recipe_search  # a fresh run: the search named in the config
+    if given:
         recipe = Path(recipe_search)
         if not recipe.exists():
             raise FileNotFoundError(f"paper.recipe_search: {recipe} does not exist")
-        numbers["recipe"] = pd.read_csv(recipe, sep="\t").to_dict("records")
+    numbers["recipe"] = pd.read_csv(recipe, sep="\t").to_dict("records") if recipe.exists() else None
+    if given:
         check_recipe_search(recipe, numbers["recipe"], config, model, optims)
-    else:
-        numbers["recipe"] = pd.read_csv(recipe, sep="\t").to_dict("records") if recipe.exists() else None
     provenance = root / "provenance.json"
     numbers["provenance"] = _json(provenance) if provenance.exists() else None
     return numbers

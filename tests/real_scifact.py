@@ -41,20 +41,15 @@ def test_cache() -> Path:
     return Path(base) / "beir" / "scifact"
 
 
-def _holds_the_pinned_files(folder: Path, sha256: dict) -> bool:
-    from crossopt.pretrained import sha256_file
-
-    return all((folder / name).is_file() and sha256_file(folder / name) == digest for name, digest in sha256.items())
-
-
 @lru_cache(maxsize=1)
 def _locate() -> tuple[Path | None, str]:
     """The folder, or None with the reason a test gives for skipping."""
-    from crossopt.sources import DownloadError, download_beir
+    # download_beir's own test of a folder it would not download again
+    from crossopt.sources import DownloadError, _beir_folder_matches, download_beir
 
     pins = pinned_download()
     for folder in (SHARED_COPY, WORKFLOW_DOWNLOAD, test_cache()):
-        if folder.is_dir() and _holds_the_pinned_files(folder, pins["sha256"]):
+        if _beir_folder_matches(folder, pins["sha256"]):
             return folder, ""
     tried = f"no copy with the pinned files at {SHARED_COPY}, {WORKFLOW_DOWNLOAD} or {test_cache()}"
     if os.environ.get("CROSSOPT_OFFLINE") == "1":

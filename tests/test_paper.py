@@ -1340,8 +1340,6 @@ def test_toy_paper_builds_from_computed_table_with_training_logs(tmp_path, n_see
     assert "Reconciliation" not in text and "APPENDIX" not in text  # reported results only
 
 
-
-
 def test_a_build_that_latexmk_left_asking_for_a_rerun_gets_a_forced_pass(tmp_path, monkeypatch):
     """latexmk can exit 0 while LaTeX's last log still asks for a rerun (it judges by the .aux,
     which did not change). build_pdf then forces a pass (-g). Here a stand-in latexmk on PATH
